@@ -1,0 +1,45 @@
+# Build the four steps and the client; run the tests.
+# `make` builds everything; `make step3` builds one step; `make test` runs the suite.
+# CC and CFLAGS may be overridden (make CC=clang CFLAGS=-O0); the warnings stay on,
+# and WERROR=-Werror turns them into errors (CI does that).
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -std=c99 -pedantic -Wall -Wextra
+WERROR  ?=
+BATS    ?= bats
+
+STEPS   := step1-single/server step2-loop/server step3-fork/server step4-reap/server
+PROGS   := $(STEPS) client/client
+TESTBIN := tests/peer
+
+.PHONY: all step1 step2 step3 step4 client test clean
+
+# Build all four servers and the client.
+all: $(PROGS)
+
+# Build one step: `make step3`, then run ./step3-fork/server 5000.
+step1: step1-single/server
+step2: step2-loop/server
+step3: step3-fork/server
+step4: step4-reap/server
+
+# Build the client: ./client/client localhost 5000.
+client: client/client
+
+# Every program is one self-contained .c file, built beside its source.
+%: %.c
+	$(CC) $(WARN) $(WERROR) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# Run the bats test suite (builds first).
+test: all $(TESTBIN)
+	@command -v $(BATS) >/dev/null 2>&1 || { \
+	  echo "make test needs bats-core, which is not installed."; \
+	  echo "  Debian/Ubuntu: sudo apt-get install bats"; \
+	  echo "  macOS:         brew install bats-core"; \
+	  exit 1; }
+	$(BATS) tests
+
+# Remove everything the build made.
+clean:
+	rm -f $(PROGS) $(TESTBIN)
