@@ -13,7 +13,7 @@ STEPS   := step1-single/server step2-loop/server step3-fork/server step4-reap/se
 PROGS   := $(STEPS) client/client
 TESTBIN := tests/peer
 
-.PHONY: all step1 step2 step3 step4 client test clean
+.PHONY: all step1 step2 step3 step4 client test demo bench stress check clean
 
 # Build all four servers and the client.
 all: $(PROGS)
@@ -38,8 +38,25 @@ test: all $(TESTBIN)
 	  echo "  Debian/Ubuntu: sudo apt-get install bats"; \
 	  echo "  macOS:         brew install bats-core"; \
 	  exit 1; }
-	$(BATS) tests
+	$(BATS) $(BATS_FLAGS) tests
+
+# A narrated, unattended tour of the four steps, in under a minute.
+demo: all
+	./demo.sh
+
+# Numbers: connection rates, one silent client, memory per connection.
+bench: all
+	bench/bench.sh
+
+# Tens of thousands of connections through step4, with assertions.
+stress: all
+	bench/stress.sh
+
+# The suite under AddressSanitizer and UBSan, valgrind, cppcheck, clang-tidy.
+check: all $(TESTBIN)
+	tests/check.sh
 
 # Remove everything the build made.
 clean:
 	rm -f $(PROGS) $(TESTBIN)
+	rm -rf build

@@ -7,7 +7,11 @@
 #    whole group is killed in teardown, so no forked child outlives its test.
 
 ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
-CLIENT="$ROOT/client/client"
+# Where the programs under test live: the source tree, unless BIN names another
+# tree of the same shape (make check points it at sanitizer builds).
+BIN="${BIN:-$ROOT}"
+case $BIN in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
+CLIENT="$BIN/client/client"
 PEER="$ROOT/tests/peer"
 # How long any one condition may take before the test fails. Generous, because
 # a loaded machine is slow; a passing test never waits this long.
@@ -16,7 +20,7 @@ DEADLINE="${DEADLINE:-10}"
 setup() {
     BG_PIDS=()
     T="$BATS_TEST_TMPDIR"
-    for prog in "$ROOT"/step*/server "$CLIENT" "$PEER"; do
+    for prog in "$BIN"/step*/server "$CLIENT" "$PEER"; do
         [ -x "$prog" ] || { echo "$prog is missing: run 'make test', not bats directly" >&2; return 1; }
     done
 }
@@ -99,7 +103,7 @@ start_peer_server() {
 }
 
 server_path() {
-    if [ -n "${NOBODY_DIR:-}" ]; then echo "$NOBODY_DIR/$1/server"; else echo "$ROOT/$1/server"; fi
+    if [ -n "${NOBODY_DIR:-}" ]; then echo "$NOBODY_DIR/$1/server"; else echo "$BIN/$1/server"; fi
 }
 
 server_announced() {
@@ -191,7 +195,7 @@ use_nobody() {
     local step
     for step in step1-single step2-loop step3-fork step4-reap; do
         mkdir -m 755 "$NOBODY_DIR/$step"
-        cp "$ROOT/$step/server" "$NOBODY_DIR/$step/server"
+        cp "$BIN/$step/server" "$NOBODY_DIR/$step/server"
     done
 }
 
@@ -210,14 +214,14 @@ unprivileged() {
 
 check_rejects_bad_ports() {
     local step=$1 bad
-    run with_deadline "$ROOT/$step/server"
+    run with_deadline "$BIN/$step/server"
     [ "$status" -ne 0 ]
     [[ $output == *usage:* ]]
-    run with_deadline "$ROOT/$step/server" 5000 6000
+    run with_deadline "$BIN/$step/server" 5000 6000
     [ "$status" -ne 0 ]
     [[ $output == *usage:* ]]
     for bad in "" abc 80x -1 +80 " 80" 65536 99999999999999999999 0x50; do
-        run with_deadline "$ROOT/$step/server" "$bad"
+        run with_deadline "$BIN/$step/server" "$bad"
         echo "port '$bad' gave status $status: $output"
         [ "$status" -ne 0 ]
         [[ $output == *"bad port '$bad'"* ]]
@@ -227,7 +231,7 @@ check_rejects_bad_ports() {
 
 check_port_in_use() {
     start_server "$1"
-    run with_deadline "$ROOT/$1/server" "$PORT"
+    run with_deadline "$BIN/$1/server" "$PORT"
     [ "$status" -ne 0 ]
     [[ $output == *"ERROR on binding: Address already in use"* ]]
 }
@@ -252,7 +256,7 @@ check_restart_after_serving() {
     port=$PORT
     kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
     wait_until gone "$SERVER_PID"
-    start_bg server "$ROOT/$step/server" "$port"
+    start_bg server "$BIN/$step/server" "$port"
     SERVER_PID=$BG_PID
     wait_until server_announced || { cat "$T/server.err" >&2; return 1; }
     grep -qx "Listening on port $port" "$T/server.out"
@@ -302,7 +306,7 @@ huge_line() { head -c "$1" /dev/zero | tr '\0' x; echo; }
 check_lines_printed_once() {
     local step=$1 clients=$2 i
     set -m
-    "$ROOT/$step/server" 0 2>"$T/server.err" </dev/null 3>&- | cat >"$T/server.out" 3>&- &
+    "$BIN/$step/server" 0 2>"$T/server.err" </dev/null 3>&- | cat >"$T/server.out" 3>&- &
     set +m
     # The server is the first process of the pipeline, so it leads the group.
     SERVER_PID=$(ps -o pgid= -p "$!" | tr -d ' ')
