@@ -190,6 +190,7 @@ count_fds() {
 use_nobody() {
     [ "$(id -u)" -eq 0 ] || return 0
     command -v setpriv >/dev/null || skip "running as root, and setpriv (util-linux) is missing to drop privileges"
+    UNPRIVILEGED=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
     NOBODY_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tcp-steps.XXXXXX")
     chmod 755 "$NOBODY_DIR"
     local step
@@ -199,14 +200,9 @@ use_nobody() {
     done
 }
 
-# unprivileged CMD...: runs CMD as an ordinary user (after use_nobody).
-unprivileged() {
-    if [ "$(id -u)" -eq 0 ]; then
-        setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
-    else
-        "$@"
-    fi
-}
+# "${UNPRIVILEGED[@]}" CMD...: runs CMD as an ordinary user (set by use_nobody;
+# a command prefix, not a function, so that CMD keeps the process it starts in).
+UNPRIVILEGED=()
 
 # ================================================================ checks every step shares
 # The code they exercise is the same in every step (diff -u shows it), but each
@@ -242,18 +238,25 @@ check_low_port_needs_privilege() {
         skip "only Linux reserves low ports here (macOS lets anyone bind them)"
     [ "$first" -gt 1 ] || skip "this kernel lets anyone bind any port (ip_unprivileged_port_start=$first)"
     use_nobody
-    run with_deadline unprivileged "$(server_path "$1")" 1
+    run with_deadline "${UNPRIVILEGED[@]}" "$(server_path "$1")" 1
     [ "$status" -ne 0 ]
     [[ $output == *"ERROR on binding: Permission denied"* ]]
 }
 
-# The server closes first, so its side of the connection waits in TIME_WAIT;
-# without SO_REUSEADDR the new bind fails with "Address already in use".
+# Whichever side sends its FIN first keeps the connection in TIME_WAIT for a
+# while after it is closed. This client waits for the server's FIN before
+# closing, so the TIME_WAIT is on the server's port, and a new server binding
+# that port fails with "Address already in use" unless it sets SO_REUSEADDR.
 check_restart_after_serving() {
     local step=$1 port
     start_server "$step"
-    served "before restart"
+    run with_deadline "$PEER" 127.0.0.1 "$PORT" send $'before restart\n' read
+    [ "$status" -eq 0 ]
+    [[ $output == *"I got your message"* ]]
     port=$PORT
+    if command -v ss >/dev/null; then
+        wait_until [ -n "$(ss -Htan state time-wait "sport = :$port")" ]
+    fi
     kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
     wait_until gone "$SERVER_PID"
     start_bg server "$BIN/$step/server" "$port"
@@ -365,17 +368,20 @@ check_survives_sigpipe() {
 
 # The limit on processes is lowered to 0 while the server runs, so its next
 # fork() fails; then the limit is restored and the server must serve again.
+# prlimit runs as the server's own user: changing another user's limits needs
+# a privilege (CAP_SYS_RESOURCE) that root in a container may lack.
 check_survives_failed_fork() {
     command -v prlimit >/dev/null || skip "needs prlimit (util-linux) to change a running process's limits"
     use_nobody
-    start_server "$1" unprivileged
+    start_server "$1" "${UNPRIVILEGED[@]}"
     local soft
-    soft=$(prlimit --pid "$SERVER_PID" --nproc --raw --noheadings --output SOFT)
-    prlimit --pid "$SERVER_PID" --nproc=0:
+    soft=$("${UNPRIVILEGED[@]}" prlimit --pid "$SERVER_PID" --nproc --raw --noheadings --output SOFT)
+    "${UNPRIVILEGED[@]}" prlimit --pid "$SERVER_PID" --nproc=0:
     ask "no process for me"
     [ "$status" -ne 0 ]
     [[ $output == *ERROR* ]]
     grep -qx "ERROR on fork: Resource temporarily unavailable" "$T/server.err"
-    prlimit --pid "$SERVER_PID" --nproc="$soft":
+    "${UNPRIVILEGED[@]}" prlimit --pid "$SERVER_PID" --nproc="$soft":
     served "after fork failed"
+    [ "$(grep -c . "$T/server.err")" -eq 1 ]
 }
