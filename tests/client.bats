@@ -35,6 +35,23 @@ load helper
     [ "$output" = "I got your message" ]
 }
 
+# A name with two addresses, ::1 first: the IPv4-only server refuses the
+# first, and the client must go on to the second. The name lives in a private
+# copy of /etc/hosts, mounted over the real one for this one command only.
+@test "client tries the next address when the first one refuses" {
+    [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null ||
+        skip "needs root and unshare to give the client its own /etc/hosts"
+    start_server step2-loop
+    printf '::1 dual.test\n127.0.0.1 dual.test\n' >"$T/hosts"
+    run with_deadline unshare --mount sh -c \
+        'mount --bind "$1" /etc/hosts && getent ahosts dual.test | head -n 1 && exec "$2" dual.test "$3"' \
+        sh "$T/hosts" "$CLIENT" "$PORT" <<<"second address"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ ${lines[0]} == "::1 "* ]]                    # ::1 really came first
+    [ "${lines[1]}" = "I got your message" ]
+}
+
 @test "client connects to an IPv6 literal" {
     start_bg v6 "$PEER" -l ::1 read send "I got your message" close
     wait_until grep -q . "$T/v6.out" "$T/v6.err"       # listening, or failed to
