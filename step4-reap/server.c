@@ -308,8 +308,8 @@ int main(int argc, char *argv[])
             _exit(0);
         }
         /* The parent: the child holds its own copy of the connection.
-         * Ours must go, or every client would leak a descriptor here and
-         * the connection would stay open after the child is done. */
+         * Ours must go, or the parent would keep a descriptor for every
+         * client it ever had, until accept() fails for want of one. */
         close(newsockfd);
     }
 }

@@ -105,7 +105,7 @@ load helper
 @test "client reports a refused connection" {
     start_server step1-single
     "$PEER" 127.0.0.1 "$PORT" close >/dev/null     # step1 serves this one and exits
-    wait_until gone "$SERVER_PID"
+    wait_until exited "$SERVER_PID"
     run with_deadline "$CLIENT" 127.0.0.1 "$PORT" <<<"anyone?"
     [ "$status" -ne 0 ]
     [[ $output == *"ERROR connecting: Connection refused"* ]]

@@ -112,7 +112,8 @@ server_announced() {
 }
 
 alive() { kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" | cut -c1)" != Z ]; }
-gone() { ! alive "$1"; }
+# exited PID: it no longer runs (a zombie that nobody has waited for yet counts).
+exited() { ! alive "$1"; }
 
 # count_lines TEXT FILE: how many lines of FILE are exactly TEXT.
 count_lines() { grep -cxF -- "$1" "$2" || true; }
@@ -258,7 +259,7 @@ check_restart_after_serving() {
         wait_until [ -n "$(ss -Htan state time-wait "sport = :$port")" ]
     fi
     kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
-    wait_until gone "$SERVER_PID"
+    wait_until exited "$SERVER_PID"
     start_bg server "$BIN/$step/server" "$port"
     SERVER_PID=$BG_PID
     wait_until server_announced || { cat "$T/server.err" >&2; return 1; }

@@ -12,14 +12,14 @@ load helper
 @test "step1 prints the message, replies, and exits 0 after one client" {
     start_server step1-single
     served "hello, server"
-    wait_until gone "$SERVER_PID"
+    wait_until exited "$SERVER_PID"
     wait "$SERVER_PID"
 }
 
 @test "step1 refuses a second client: nobody is listening any more" {
     start_server step1-single
     served "first"
-    wait_until gone "$SERVER_PID"
+    wait_until exited "$SERVER_PID"
     ask "second"
     [ "$status" -ne 0 ]
     [[ $output == *"ERROR connecting: Connection refused"* ]]
@@ -28,7 +28,7 @@ load helper
 @test "step1 exits quietly, without replying, when the client sends nothing" {
     start_server step1-single
     "$PEER" 127.0.0.1 "$PORT" shutdown read >"$T/peer.out"
-    wait_until gone "$SERVER_PID"
+    wait_until exited "$SERVER_PID"
     wait "$SERVER_PID"
     [ "$(cat "$T/peer.out")" = connected ]   # and no reply
     ! grep -q 'Here is the message' "$T/server.out"

@@ -1,0 +1,248 @@
+#!/usr/bin/env bats
+# tutorial.md: what it quotes is the code in the repository, and what it tells
+# the reader to run exists. The conventions are at the top of tutorial.md:
+#   ```c    blocks start with "// FILE"; the other lines come from FILE, in order,
+#           with a line of "..." for lines left out ("// sketch, not in the
+#           repository" opts a block out);
+#   ```diff blocks start with "--- OLD" and "+++ NEW"; each hunk is one hunk of
+#           `diff -u OLD NEW` (or of FILE.patch when the line before the block
+#           is "<!-- hunks of FILE.patch -->");
+#   ```sh   blocks and `inline code`: "make TARGET" names a Makefile target and
+#           "./PATH" a program that exists once everything is built.
+# Each check takes the tutorial as an argument, so that the last tests can show
+# that it fails on a copy with one quoted line changed.
+
+load helper
+
+TUTORIAL="$ROOT/tutorial.md"
+
+# split_blocks FILE DIR: writes each fenced block of FILE to DIR/NNN.LANG and
+# the last non-blank line before it to DIR/NNN.before.
+split_blocks() {
+    mkdir -p "$2"
+    awk -v dir="$2" '
+        /^```/ && !inside { inside = 1; n++; lang = substr($0, 4); if (lang == "") lang = "none"
+                            name = sprintf("%s/%03d", dir, n)
+                            printf "%s\n", before > (name ".before"); close(name ".before")
+                            out = name "." lang; printf "" > out; next }
+        /^```$/ && inside { inside = 0; close(out); next }
+        inside            { print > out; next }
+        NF                { before = $0 }
+    ' "$1"
+}
+
+# hunks_of FILE DIR: writes each hunk of the unified diff in FILE (from one
+# "@@" line to the next) to DIR/NNN.
+hunks_of() {
+    mkdir -p "$2"
+    awk -v dir="$2" '/^@@/ { n++; if (out) close(out); out = sprintf("%s/%03d", dir, n) }
+                     out   { print > out }' "$1"
+}
+
+# check_diffs TUTORIAL: every ```diff block is made of real hunks.
+check_diffs() {
+    local dir="$T/diffs" block old new ref h found checked=0 patch
+    split_blocks "$1" "$dir"
+    for block in "$dir"/*.diff; do
+        [ -e "$block" ] || break
+        old=$(sed -n '1s/^--- //p' "$block")
+        new=$(sed -n '2s/^+++ //p' "$block")
+        [ -n "$old" ] && [ -n "$new" ] ||
+            { echo "$block: a diff block must start with '--- OLD' and '+++ NEW'" >&2; return 1; }
+        ref="$block.ref"
+        patch=$(sed -n 's/^<!-- hunks of \(.*\.patch\) -->$/\1/p' "${block%.diff}.before")
+        if [ -n "$patch" ]; then
+            [ -f "$ROOT/$patch" ] || { echo "no such patch: $patch" >&2; return 1; }
+            sed -n '/^--- /,$p' "$ROOT/$patch" >"$ref"
+            [ "$(head -2 "$ref")" = "$(head -2 "$block")" ] ||
+                { echo "$block: header lines differ from $patch" >&2; return 1; }
+        else
+            [ -f "$ROOT/$old" ] && [ -f "$ROOT/$new" ] ||
+                { echo "$block: '$old' or '$new' is not a file of the repository" >&2; return 1; }
+            (cd "$ROOT" && diff -u "$old" "$new") >"$ref"
+        fi
+        [ "$(sed -n 3p "$block" | cut -c1-2)" = "@@" ] ||
+            { echo "$block ($old -> $new): the third line must start a hunk" >&2; return 1; }
+        hunks_of "$ref" "$ref.hunks"
+        hunks_of "$block" "$block.hunks"
+        for h in "$block.hunks"/*; do
+            found=no
+            for r in "$ref.hunks"/*; do
+                if cmp -s "$h" "$r"; then found=yes; break; fi
+            done
+            if [ "$found" = no ]; then
+                echo "tutorial.md quotes a hunk that is not in the diff of $old and $new:" >&2
+                cat "$h" >&2
+                return 1
+            fi
+            checked=$((checked + 1))
+        done
+    done
+    echo "$checked hunks checked"
+    [ "$checked" -gt 0 ]
+}
+
+# check_quotes TUTORIAL: every ```c block is copied from the file it names.
+check_quotes() {
+    local dir="$T/quotes" block first file checked=0
+    split_blocks "$1" "$dir"
+    for block in "$dir"/*.c; do
+        [ -e "$block" ] || break
+        first=$(head -1 "$block")
+        case $first in
+        "// sketch, not in the repository"*) continue ;;
+        "// "*) file=${first#// } ;;
+        *) echo "$block: a c block must start with '// FILE' or '// sketch, not in the repository'" >&2
+           return 1 ;;
+        esac
+        [ -f "$ROOT/$file" ] || { echo "$block: no such file: $file" >&2; return 1; }
+        # The pieces between "..." lines must occur in FILE, in this order.
+        awk -v src="$ROOT/$file" -v name="$file" '
+            BEGIN { piece = 0; while ((getline line < src) > 0) s[++ns] = line }
+            NR == 1 { next }
+            /^[[:space:]]*\.\.\.$/ { piece++; next }
+            { p[piece, ++np[piece]] = $0 }
+            END {
+                from = 1
+                for (k = 0; k <= piece; k++) {
+                    hit = 0
+                    for (i = from; i + np[k] - 1 <= ns && !hit; i++) {
+                        ok = 1
+                        for (j = 1; j <= np[k] && ok; j++)
+                            if (s[i + j - 1] != p[k, j]) ok = 0
+                        if (ok) { hit = 1; from = i + np[k] }
+                    }
+                    if (!hit) {
+                        print "tutorial.md quotes lines that are not in " name " (in this order):" > "/dev/stderr"
+                        for (j = 1; j <= np[k]; j++) print "    " p[k, j] > "/dev/stderr"
+                        exit 1
+                    }
+                }
+            }' "$block" || return 1
+        checked=$((checked + 1))
+    done
+    echo "$checked quotes checked"
+    [ "$checked" -gt 0 ]
+}
+
+# commands_in TUTORIAL: the text of every ```sh block and every `inline code`
+# (outside HTML comments, where the conventions above are written down).
+commands_in() {
+    awk '/^<!--.*-->$/ { next }
+         /^<!--/ { comment = 1; next }
+         comment { if ($0 == "-->") comment = 0; next }
+         /^```/ { inside = !inside; sh = inside && $0 == "```sh"; next }
+         inside && sh { print; next }
+         inside { next }
+         { line = $0
+           while (match(line, /`[^`]+`/)) {
+               print substr(line, RSTART + 1, RLENGTH - 2)
+               line = substr(line, RSTART + RLENGTH)
+           } }' "$1"
+}
+
+# check_commands TUTORIAL: every `make TARGET` and `./PROGRAM` exists.
+check_commands() {
+    local line word prev targets=() programs=() t checked=0
+    while IFS= read -r line; do
+        prev=""
+        for word in $(printf '%s\n' "$line" | tr ';|&()<>' '       '); do
+            if [ "$prev" = make ] || [ "$prev" = target ]; then
+                case $word in
+                -*|*=*) prev=target ;;
+                *) targets+=("$word"); prev=target ;;
+                esac
+                continue
+            fi
+            prev=""
+            [ "$word" = make ] && prev=make
+            case $word in ./?*) programs+=("${word%[,.:]}") ;; esac
+        done
+    done < <(commands_in "$1")
+    for t in "${targets[@]}"; do
+        make -C "$ROOT" -n "$t" >/dev/null 2>&1 ||
+            { echo "tutorial.md says 'make $t', and the Makefile has no such target" >&2; return 1; }
+        checked=$((checked + 1))
+    done
+    for t in "${programs[@]}"; do
+        { make -C "$ROOT" -n "${t#./}" >/dev/null 2>&1 && [ -x "$ROOT/${t#./}" ]; } ||
+            { echo "tutorial.md says to run '$t', and make does not build it" >&2; return 1; }
+        checked=$((checked + 1))
+    done
+    echo "${#targets[@]} make targets and ${#programs[@]} programs checked"
+    [ "${#targets[@]}" -gt 0 ] && [ "${#programs[@]}" -gt 0 ]
+}
+
+@test "every diff in tutorial.md is made of hunks of the real diff between the files it names" {
+    run check_diffs "$TUTORIAL"
+    echo "$output"
+    [ "$status" -eq 0 ]
+}
+
+@test "every C quote in tutorial.md is copied unchanged from the file it names" {
+    run check_quotes "$TUTORIAL"
+    echo "$output"
+    [ "$status" -eq 0 ]
+}
+
+@test "every make target and program tutorial.md tells the reader to run exists" {
+    run check_commands "$TUTORIAL"
+    echo "$output"
+    [ "$status" -eq 0 ]
+}
+
+@test "tutorial.md quotes the diff of each step against the one before" {
+    grep -qx -- '--- step1-single/server.c' "$TUTORIAL"
+    grep -qx -- '+++ step2-loop/server.c' "$TUTORIAL"
+    grep -qx -- '+++ step3-fork/server.c' "$TUTORIAL"
+    grep -qx -- '+++ step4-reap/server.c' "$TUTORIAL"
+}
+
+@test "tutorial.md has at least three diagrams of at least two kinds" {
+    [ "$(grep -cx '```mermaid' "$TUTORIAL")" -ge 3 ]
+    [ "$(awk '/^```mermaid$/ { getline; print $1 }' "$TUTORIAL" | sort -u | wc -l)" -ge 2 ]
+}
+
+@test "every chapter of tutorial.md ends with at least two exercises, each with a hint" {
+    awk '/^```/ { inside = !inside }
+         inside { next }
+         /^## / { if (title != "" && !skip) check(); title = $0; ex = 0; hints = 0
+                  skip = (title ~ /How fast/) ; next }
+         /^### Exercises/ { ex = 1; n = 0; hints = 0; next }
+         ex && /^[0-9]+\. / { n++ }
+         ex && /\*Hint:\*/ { hints++ }
+         function check() { if (n < 2 || hints < n) { print title ": " n " exercises, " hints " hints"; bad = 1 } }
+         END { if (!skip) check(); exit bad }' "$TUTORIAL"
+}
+
+# The checks must be able to fail. Each of these changes one thing in a copy of
+# tutorial.md and expects the check to notice.
+
+@test "the quote check fails when one quoted line no longer matches the source" {
+    sed 's/^    if (listen(sockfd, SOMAXCONN) < 0)$/    if (listen(sockfd, 5) < 0)/' "$TUTORIAL" >"$T/mutated.md"
+    ! cmp -s "$TUTORIAL" "$T/mutated.md"
+    run check_quotes "$T/mutated.md"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"not in step1-single/server.c"* ]]
+}
+
+@test "the diff check fails when one line of a quoted diff is changed" {
+    sed 's/^+        pid = fork();$/+        pid = vfork();/' "$TUTORIAL" >"$T/mutated.md"
+    ! cmp -s "$TUTORIAL" "$T/mutated.md"
+    run check_diffs "$T/mutated.md"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"not in the diff of step2-loop/server.c and step3-fork/server.c"* ]]
+}
+
+@test "the command check fails on a make target or a program that does not exist" {
+    { cat "$TUTORIAL"; printf '\n```sh\nmake step5\n```\n'; } >"$T/mutated.md"
+    run check_commands "$T/mutated.md"
+    [ "$status" -ne 0 ]
+    [[ $output == *"'make step5'"* ]]
+    { cat "$TUTORIAL"; printf '\nRun `./step5-poll/server 5000`.\n'; } >"$T/mutated.md"
+    run check_commands "$T/mutated.md"
+    [ "$status" -ne 0 ]
+    [[ $output == *"'./step5-poll/server'"* ]]
+}
