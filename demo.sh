@@ -315,5 +315,9 @@ notice "with waitpid() as it ended."
 stop_server
 
 chapter "The end"
-say "That was the whole story in $((SECONDS - START)) seconds. Now read tutorial.md"
+if [ $((SECONDS - START)) -ge 2 ]; then
+    say "That was the whole story, in $((SECONDS - START)) seconds. Now read tutorial.md"
+else
+    say "That was the whole story. Now read tutorial.md"
+fi
 say "chapter by chapter, and run each step yourself in two terminals."
