@@ -12,6 +12,7 @@ BATS    ?= bats
 STEPS   := step1-single/server step2-loop/server step3-fork/server step4-reap/server
 PROGS   := $(STEPS) client/client
 TESTBIN := tests/peer
+BENCHBIN := bench/loadgen bench/minfork bench/nullserver
 
 .PHONY: all step1 step2 step3 step4 client test demo bench stress check clean
 
@@ -45,11 +46,14 @@ demo: all
 	./demo.sh
 
 # Numbers: connection rates, one silent client, memory per connection.
-bench: all
+bench: all $(BENCHBIN)
 	bench/bench.sh
 
+# The load generator runs its connections in POSIX threads.
+bench/loadgen: LDLIBS += -pthread
+
 # Tens of thousands of connections through step4, with assertions.
-stress: all
+stress: all bench/loadgen
 	bench/stress.sh
 
 # The suite under AddressSanitizer and UBSan, valgrind, cppcheck, clang-tidy.
@@ -58,5 +62,5 @@ check: all $(TESTBIN)
 
 # Remove everything the build made.
 clean:
-	rm -f $(PROGS) $(TESTBIN)
+	rm -f $(PROGS) $(TESTBIN) $(BENCHBIN)
 	rm -rf build

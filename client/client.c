@@ -174,6 +174,9 @@ int main(int argc, char *argv[])
         fprintf(stderr, "ERROR, the server closed the connection without replying\n");
         exit(1);
     }
+    /* The reply is no use if it never reached the terminal or file. */
+    if (fflush(stdout) == EOF)
+        error("ERROR writing to standard output");
     close(sockfd);
     return 0;
 }

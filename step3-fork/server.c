@@ -147,11 +147,11 @@ static void print_message(const char *buf, size_t len)
         len--;
     if (len > 0 && buf[len - 1] == '\r')
         len--;
-    printf("Here is the message: ");
+    fputs("Here is the message: ", stdout);
     for (i = 0; i < len; i++) {
         c = (unsigned char) buf[i];
         if (c == '\\')
-            printf("\\\\");
+            fputs("\\\\", stdout);
         else if (c >= 0x20 && c < 0x7f)
             putchar(c);
         else

@@ -132,3 +132,11 @@ load helper
     [[ $output == *"ERROR, no message"* ]]
     served "the server is fine"
 }
+
+@test "client reports a reply it could not write out" {
+    [ -w /dev/full ] || skip "needs /dev/full, a device on which every write fails"
+    start_server step2-loop
+    run with_deadline sh -c 'echo hello | "$1" 127.0.0.1 "$2" >/dev/full' sh "$CLIENT" "$PORT"
+    [ "$status" -ne 0 ]
+    [[ $output == *"ERROR writing to standard output"* ]]
+}

@@ -99,7 +99,7 @@ static int accept_one(const char *host)
 static void wait_for_file(const char *path)
 {
     struct stat st;
-    struct timespec tick = { 0, 10 * 1000 * 1000 };
+    struct timespec tick = { 0, 10L * 1000 * 1000 };
 
     while (stat(path, &st) < 0)
         nanosleep(&tick, NULL);

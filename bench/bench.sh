@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# bench/bench.sh - how fast is a forking server? Numbers for the three lessons.
+#
+#  1. fork costs:           connection rates of step2 (no fork), step3 and step4
+#                           (a fork per connection), at 1, 8 and 64 clients at once,
+#                           beside bench/minfork, the least a forking server can do;
+#  2. iteration blocks:     one silent client stalls step2 and not step3 or step4;
+#  3. zombies pile up:      1000 connections held open against step3 and step4:
+#                           memory per child, then the zombies step3 leaves behind;
+#                           and 20,000 connections through step4: nothing grows.
+# The load generator's own ceiling is measured first, against bench/nullserver.
+#
+# Run:        make bench          (builds what it needs; about two minutes)
+# Writes:     bench/results.md    (the same tables, for the tutorial to quote)
+# Settings:   ROUNDS=5 CONNS=4000 HOLD=1000 ENDURANCE=20000 RESULTS=bench/results.md
+# Read more:  bench/README.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.bash
+
+RESULTS=${RESULTS:-bench/results.md}
+ROUNDS=${ROUNDS:-5}         # each rate is the median of this many runs
+CONNS=${CONNS:-4000}        # connections per run
+HOLD=${HOLD:-1000}          # connections held open at once
+ENDURANCE=${ENDURANCE:-20000}
+LEVELS=(1 8 64)             # clients at once
+TARGET_RATIO=90             # step4 must reach this % of minfork's rate
+SILENT_RATE=${SILENT_RATE:-2000}   # connections a second offered in the silent-client runs
+began=$SECONDS
+
+for prog in step2-loop/server step3-fork/server step4-reap/server \
+            bench/loadgen bench/minfork bench/nullserver; do
+    [ -x "$prog" ] || fail "$prog is missing: run 'make bench', not bench/bench.sh directly"
+done
+
+md="$WORK/results.md"
+# say TEXT: a line of the report, to the terminal and to the results file.
+say() { printf '%s\n' "$*" | tee -a "$md"; }
+# row CELLS...: a Markdown table row whose columns line up in a terminal too:
+# the first column is W0 characters wide, the others 14.
+W0=14
+row() {
+    local line cell
+    line=$(printf '| %-*s |' "$W0" "$1")
+    shift
+    for cell in "$@"; do line+=$(printf ' %-14s |' "$cell"); done
+    say "$line"
+}
+# rule N: the Markdown line under a header row of N columns.
+rule() {
+    local line i
+    line="|$(printf '%*s' $((W0 + 2)) '' | tr ' ' -)|"
+    for ((i = 1; i < $1; i++)); do line+="----------------|"; done
+    say "$line"
+}
+progress() { echo "  ... $*" >&2; }
+verdict() { if [ "$1" -eq 1 ]; then echo "reached"; else echo "NOT reached"; fi; }
+
+# The servers, and the command that starts each (a command line, split into
+# words on purpose where it is used: hence ${NAME[$s]} without quotes). LD_BIND_NOW=1 makes the dynamic
+# linker resolve every library function when the program starts, in the parent,
+# instead of at its first call, which in a forking server is in every child.
+declare -A NAME=(
+    [nullserver]=bench/nullserver [minfork]=bench/minfork
+    [step2]=step2-loop/server [step3]=step3-fork/server [step4]=step4-reap/server
+    [step4+now]="env LD_BIND_NOW=1 step4-reap/server"
+    [minfork+now]="env LD_BIND_NOW=1 bench/minfork"
+)
+
+# median_run FILES...: the report whose rate is the median of FILES.
+median_run() {
+    local f
+    for f in "$@"; do echo "$(field rate "$f") $f"; done |
+        sort -n | awk '{ run[NR] = $2 } END { print run[int((NR + 1) / 2)] }'
+}
+# sum_field NAME FILES...: NAME added up over several reports.
+sum_field() {
+    local name=$1 f total=0
+    shift
+    for f in "$@"; do total=$((total + $(field "$name" "$f"))); done
+    echo "$total"
+}
+
+# settle PID: waits until none of the server's children is still running (step3's
+# stay as zombies; step4's disappear), then prints how many zombies are left.
+settle() {
+    wait_until 30 all_children_zombies "$1" || echo "  warning: children of $1 still running" >&2
+    count_children "$1" Z
+}
+all_children_zombies() { [ "$(count_children "$1")" -eq "$(count_children "$1" Z)" ]; }
+
+# ---------------------------------------------------------------- the machine
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+compiler=$(${CC:-cc} --version 2>/dev/null | head -n 1 || echo "${CC:-cc}")
+say "# How fast is a forking server?"
+say ""
+say "Measured by \`make bench\` (bench/bench.sh), which wrote this file; run it again to"
+say "reproduce these numbers on your machine. Load comes from bench/loadgen over 127.0.0.1;"
+say "each connection sends one line and reads the reply to end of file."
+say ""
+say "- machine: $(nproc) CPUs, ${cpu:-$(uname -m)}; $(uname -sr)"
+say "- compiler: $compiler (make's default flags: -O2 -g)"
+say "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+say "- settings: ROUNDS=$ROUNDS CONNS=$CONNS HOLD=$HOLD ENDURANCE=$ENDURANCE"
+say "- load average when the run began: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running slows the numbers)"
+say ""
+
+# ---------------------------------------------------------------- 1. rates
+progress "connection rates: $ROUNDS rounds of $CONNS connections per server and level"
+servers=(nullserver step2 step3 step4 minfork step4+now minfork+now)
+for ((round = 1; round <= ROUNDS; round++)); do
+    for c in "${LEVELS[@]}"; do
+        # Rotate the order each round, so no server always runs first or last.
+        for ((i = 0; i < ${#servers[@]}; i++)); do
+            s=${servers[$(((i + round) % ${#servers[@]}))]}
+            # shellcheck disable=SC2086 # a command line, split on purpose
+            start_server "$s" ${NAME[$s]}
+            out="$WORK/rate.$s.$c.$round"
+            read -r cpu0 faults0 < <(cpu_faults "$SPID")
+            loadgen "$out" -n "$CONNS" -c "$c" -m "$s"
+            echo "zombies=$(settle "$SPID")" >>"$out"
+            read -r cpu1 faults1 < <(cpu_faults "$SPID")
+            echo "cpu=$((cpu1 - cpu0)) faults=$((faults1 - faults0))" >>"$out"
+            stop_server
+        done
+    done
+done
+
+say "## 1. Connection rate: what a fork costs"
+say ""
+say "Connections per second, median of $ROUNDS runs of $CONNS connections, each run against a"
+say "freshly started server; latency is one whole conversation (connect to end of reply) in"
+say "that median run. bench/nullserver forks nothing and prints nothing: its rate is the load"
+say "generator's ceiling, so every server below it is measured, not the load generator."
+say "CPU us/conn and faults/conn: the server's CPU time (parent and children, user and"
+say "system) and minor page faults per connection, over all runs; a fork's cost is mostly"
+say "the page faults that copy-on-write causes afterwards. step3 never collects its"
+say "children, so their share is not counted (-)."
+say ""
+W0=11
+row server "at once" "conn/s" "p50 ms" "p99 ms" "max ms" errors "CPU us/conn" "faults/conn" "zombies left"
+rule 10
+declare -A RATE CPU FAULTS
+for s in "${servers[@]}"; do
+    for c in "${LEVELS[@]}"; do
+        runs=()
+        for ((round = 1; round <= ROUNDS; round++)); do runs+=("$WORK/rate.$s.$c.$round"); done
+        m=$(median_run "${runs[@]}")
+        RATE[$s.$c]=$(field rate "$m")
+        # The server's CPU time and page faults, parent and children, over all
+        # runs (clock ticks are coarse); step3 never reaps, so it has none.
+        per_conn=$(cat "${runs[@]}" | awk -v hz="$(getconf CLK_TCK)" -v s="$s" '
+            /^conns=/ { split($2, kv, "="); ok += kv[2] }
+            /^cpu=/   { split($1, a, "="); split($2, b, "="); cpu += a[2]; faults += b[2] }
+            END { if (s == "step3" || ok == 0) print "- -"; else printf "%.0f %.1f\n", cpu * 1e6 / hz / ok, faults / ok }')
+        read -r "CPU[$s.$c]" "FAULTS[$s.$c]" <<<"$per_conn"
+        row "$s" "$c" "${RATE[$s.$c]}" "$(field p50_ms "$m")" "$(field p99_ms "$m")" \
+            "$(field max_ms "$m")" "$(sum_field errors "${runs[@]}")" "${CPU[$s.$c]}" "${FAULTS[$s.$c]}" \
+            "$(sed -n 's/^zombies=//p' "$m")"
+    done
+done
+say ""
+c=8
+say "Fork costs: at $c clients at once step2 serves ${RATE[step2.$c]} connections a second and"
+say "step4 ${RATE[step4.$c]}. step2 spends ${CPU[step2.$c]} µs of CPU on a connection, step4"
+say "${CPU[step4.$c]} µs: a new process for each client, and its end, cost about"
+say "$(( ${CPU[step4.$c]} - ${CPU[step2.$c]} )) µs, with ${FAULTS[step4.$c]} page faults where step2 has ${FAULTS[step2.$c]}."
+say "Zombies pile up: step3 is as fast as step4, but leaves a zombie for every"
+say "connection (last column) until it exits."
+headroom=$(awk -v a="${RATE[nullserver.$c]}" -v b="${RATE[minfork+now.$c]}" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')
+say "The load generator is not what limits these numbers: against bench/nullserver it makes"
+say "${RATE[nullserver.$c]} connections a second at $c at once, ${headroom} times the fastest forking server."
+say ""
+
+say "### step4 against the least a forking server can do"
+say ""
+say "bench/minfork forks a child per connection and does nothing else: no stdio, no"
+say "escaping. step4 and minfork ran one after the other in every round; each ratio is the"
+say "median of the $ROUNDS rounds' ratios, so that a round slowed down by something else on"
+say "the machine slows both. The last columns repeat the comparison with both programs run"
+say "with LD_BIND_NOW=1 (see below)."
+say ""
+# median_ratio A B C: the median over the rounds of A's rate / B's rate, in %.
+median_ratio() {
+    local round
+    for ((round = 1; round <= ROUNDS; round++)); do
+        awk -v a="$(field rate "$WORK/rate.$1.$3.$round")" -v b="$(field rate "$WORK/rate.$2.$3.$round")" \
+            'BEGIN { printf "%.0f\n", (b > 0 ? 100 * a / b : 0) }'
+    done | sort -n | awk '{ r[NR] = $1 } END { print r[int((NR + 1) / 2)] }'
+}
+W0=8
+row "at once" "step4 conn/s" "minfork conn/s" "step4/minfork" "target >= $TARGET_RATIO%" \
+    "bind-now step4" "bind-now minfork" "bind-now ratio"
+rule 8
+ratio_ok=1
+declare -A PCT PCTNOW
+for c in "${LEVELS[@]}"; do
+    PCT[$c]=$(median_ratio step4 minfork "$c")
+    PCTNOW[$c]=$(median_ratio step4+now minfork+now "$c")
+    ok=0
+    [ "${PCT[$c]}" -ge "$TARGET_RATIO" ] && ok=1
+    [ "$ok" -eq 1 ] || ratio_ok=0
+    row "$c" "${RATE[step4.$c]}" "${RATE[minfork.$c]}" "${PCT[$c]}%" "$(verdict "$ok")" \
+        "${RATE[step4+now.$c]}" "${RATE[minfork+now.$c]}" "${PCTNOW[$c]}%"
+done
+say ""
+say "Where step4's extra cost comes from: its children print with stdio (printf, putchar),"
+say "and fork does not copy the page-table entries for library code (they can be faulted"
+say "back in), so a child takes a page fault for each page of code it runs, and one for each"
+say "page of stdio's data it writes (copy-on-write). printf's code is large: step4 has"
+say "${FAULTS[step4.8]} page faults per connection to minfork's ${FAULTS[minfork.8]}. And by default a library function"
+say "is linked at its first call; when that call is in a child, every child links it again."
+say "LD_BIND_NOW=1 links them all once, in the parent: then step4 has ${FAULTS[step4+now.8]} faults per"
+say "connection and minfork ${FAULTS[minfork+now.8]}, and step4's CPU per connection goes from ${CPU[step4.8]} to"
+say "${CPU[step4+now.8]} µs. Linking with -Wl,-z,now does the same."
+say ""
+
+# ---------------------------------------------------------------- 2. one silent client
+progress "one silent client against step2, step3, step4"
+for s in step2 step3 step4; do
+    # shellcheck disable=SC2086 # a command line, split on purpose
+    start_server "$s" ${NAME[$s]}
+    loadgen "$WORK/silent.$s" -d 5 -c 8 -r "$SILENT_RATE" -s 0.5 -q 1:3 -m silent
+    stop_server
+done
+say "## 2. One silent client: iteration blocks"
+say ""
+say "Eight clients load each server for 5 s with $SILENT_RATE connections a second, well within what"
+say "each can serve. From 1 s to 4 s one more client is connected and sends nothing."
+say "(The load is limited because step3 keeps a zombie per connection: at full speed it"
+say "would run this machine out of process IDs within the 5 s.) Connections completed in"
+say "each half second:"
+say ""
+W0=12
+row "seconds" step2 step3 step4 ""
+rule 5
+while read -r from to; do
+    note=""
+    awk -v f="$from" 'BEGIN { exit !(f >= 1 && f < 4) }' && note="silent client connected"
+    cells=()
+    for s in step2 step3 step4; do
+        cells+=("$(awk -v f="$from" '$1 == "slice" && $2 == f { print $4 }' "$WORK/silent.$s")")
+    done
+    row "$from-$to s" "${cells[@]}" "$note"
+done < <(awk '$1 == "slice" { print $2, $3 }' "$WORK/silent.step2")
+say ""
+W0=30
+row "" step2 step3 step4
+rule 4
+during() { awk '$1 == "slice" && $2 >= 1.5 && $3 <= 4 { n += $4; t += $3 - $2 } END { printf "%.0f", (t > 0 ? n / t : 0) }' "$1"; }
+before() { awk '$1 == "slice" && $3 <= 1 { n += $4; t += $3 - $2 } END { printf "%.0f", (t > 0 ? n / t : 0) }' "$1"; }
+row "conn/s before (0-1 s)" "$(before "$WORK/silent.step2")" "$(before "$WORK/silent.step3")" "$(before "$WORK/silent.step4")"
+row "conn/s while silent (1.5-4 s)" "$(during "$WORK/silent.step2")" "$(during "$WORK/silent.step3")" "$(during "$WORK/silent.step4")"
+row "slowest conversation, ms" "$(field max_ms "$WORK/silent.step2")" "$(field max_ms "$WORK/silent.step3")" "$(field max_ms "$WORK/silent.step4")"
+row "errors" "$(field errors "$WORK/silent.step2")" "$(field errors "$WORK/silent.step3")" "$(field errors "$WORK/silent.step4")"
+say ""
+say "step2 serves nobody while it waits for the silent client: every other client waits"
+say "behind it for up to 3 s. step3 and step4 give the silent client a process of its own."
+say ""
+
+# ---------------------------------------------------------------- 3. memory, zombies
+progress "memory per connection: $HOLD connections held open against step4 and step3"
+declare -A MEM
+for s in step4 step3; do
+    # shellcheck disable=SC2086 # a command line, split on purpose
+    start_server "$s" ${NAME[$s]}
+    start_holding "$WORK/hold.$s" "$HOLD"
+    wait_until 60 live_children_are "$SPID" "$HOLD" || echo "  warning: $s has $(count_children "$SPID") children, not $HOLD" >&2
+    kids=$(child_pids "$SPID")
+    MEM[$s.procs]=$((1 + $(echo "$kids" | wc -w)))
+    MEM[$s.rss]=$(rss_kb "$SPID")
+    MEM[$s.pss]=$(pss_kb "$SPID")
+    MEM[$s.fds]=$(fd_count "$SPID")
+    read -r "MEM[$s.crss]" "MEM[$s.cpss]" "MEM[$s.cpss_all]" < <(
+        for k in $kids; do echo "/proc/$k/smaps_rollup"; done |
+            xargs awk '/^Rss:/ { r += $2 } /^Pss:/ { p += $2; n++ }
+                       END { if (n) printf "%.0f %.0f %.1f\n", r / n, p / n, p / 1024; else print "n/a n/a n/a" }')
+    release_held "$WORK/hold.$s"
+    MEM[$s.served]=$(field ok "$WORK/hold.$s")
+    MEM[$s.errors]=$(field errors "$WORK/hold.$s")
+    MEM[$s.zombies]=$(settle "$SPID")
+    MEM[$s.zrss]=$(for k in $(child_pids "$SPID" | head -n 1); do awk '/^VmRSS:/ { print $2 } END { if (!NR) print 0 }' "/proc/$k/status"; done)
+    stop_server
+done
+say "## 3. Memory per connection, and the zombies"
+say ""
+say "$HOLD clients connect at once and stay silent, so the server has $HOLD children at the"
+say "same time; then all of them send their line. RSS counts every page a process can"
+say "touch; PSS divides each page shared with other processes by their number, so the"
+say "children's PSS adds up to the memory they really cost (after fork nearly every page is"
+say "shared with the parent until someone writes to it)."
+say ""
+W0=32
+row "" step3 step4
+rule 3
+row "connections held at once" "$HOLD" "$HOLD"
+row "processes (parent + children)" "${MEM[step3.procs]}" "${MEM[step4.procs]}"
+row "parent RSS / PSS, kB" "${MEM[step3.rss]} / ${MEM[step3.pss]}" "${MEM[step4.rss]} / ${MEM[step4.pss]}"
+row "parent descriptors" "${MEM[step3.fds]}" "${MEM[step4.fds]}"
+row "per child RSS / PSS, kB (mean)" "${MEM[step3.crss]} / ${MEM[step3.cpss]}" "${MEM[step4.crss]} / ${MEM[step4.cpss]}"
+row "all children's PSS, MB" "${MEM[step3.cpss_all]}" "${MEM[step4.cpss_all]}"
+row "clients served (errors)" "${MEM[step3.served]} (${MEM[step3.errors]})" "${MEM[step4.served]} (${MEM[step4.errors]})"
+row "zombies afterwards" "${MEM[step3.zombies]}" "${MEM[step4.zombies]}"
+say ""
+say "A zombie holds no memory (RSS ${MEM[step3.zrss]:-0} kB) but keeps its process ID and its entry in"
+say "the process table until its parent exits: this machine has $(cat /proc/sys/kernel/pid_max)"
+say "process IDs, so step3 stops being able to fork after that many connections."
+say ""
+
+# ---------------------------------------------------------------- 4. endurance
+progress "$ENDURANCE connections through step4"
+# shellcheck disable=SC2086 # a command line, split on purpose
+start_server step4 ${NAME[step4]}
+loadgen "$WORK/warmup" -n 1000 -c 8 -m warmup
+settle "$SPID" >/dev/null
+fds0=$(fd_count "$SPID") rss0=$(rss_kb "$SPID") pss0=$(pss_kb "$SPID")
+loadgen "$WORK/endurance" -n "$ENDURANCE" -c 8 -m endurance
+zombies=$(settle "$SPID")
+wait_until 30 children_are "$SPID" 0 || true
+fds1=$(fd_count "$SPID") rss1=$(rss_kb "$SPID") pss1=$(pss_kb "$SPID")
+children1=$(count_children "$SPID")
+served=$(field ok "$WORK/endurance")
+stop_server
+say "## 4. $ENDURANCE connections through step4"
+say ""
+W0=24
+row "" before after
+rule 3
+row "clients served (errors)" "" "$served ($(field errors "$WORK/endurance"))"
+row "parent descriptors" "$fds0" "$fds1"
+row "parent RSS, kB" "$rss0" "$rss1"
+row "parent PSS, kB" "$pss0" "$pss1"
+row "children left / zombies" "0 / 0" "$children1 / $zombies"
+say ""
+
+# ---------------------------------------------------------------- targets
+flat=0
+[ "$fds1" = "$fds0" ] && [ "$rss1" = "$rss0" ] && [ "$zombies" -eq 0 ] && [ "$children1" -eq 0 ] &&
+    [ "$served" -eq "$ENDURANCE" ] && flat=1
+all_served=0
+[ "${MEM[step4.procs]}" -eq $((HOLD + 1)) ] && [ "${MEM[step4.served]}" -eq "$HOLD" ] && all_served=1
+say "## Targets"
+say ""
+W0=58
+row target measured result
+rule 3
+row "step4 >= $TARGET_RATIO% of minfork's rate" \
+    "$(for c in "${LEVELS[@]}"; do printf '%s%% at %s; ' "${PCT[$c]}" "$c"; done)" "$(verdict "$ratio_ok")"
+row "loadgen's ceiling at least twice any forking server's rate" \
+    "nullserver ${RATE[nullserver.8]}/s, ${headroom}x" "$(verdict "$(awk -v h="$headroom" 'BEGIN { print (h >= 2) }')")"
+row "$HOLD simultaneous clients all served by step4" \
+    "${MEM[step4.procs]} processes, ${MEM[step4.served]} served" "$(verdict "$all_served")"
+row "$ENDURANCE connections: fds, memory flat, no zombies" \
+    "fds $fds0->$fds1, RSS $rss0->$rss1 kB, zombies $zombies" "$(verdict "$flat")"
+say ""
+say "The whole run took $((SECONDS - began)) s."
+
+cp "$md" "$RESULTS"
+echo "written to $RESULTS" >&2
