@@ -204,10 +204,10 @@ for c in "${LEVELS[@]}"; do
         "${RATE[step4+now.$c]}" "${RATE[minfork+now.$c]}" "${PCTNOW[$c]}%"
 done
 say ""
-say "Where step4's extra cost comes from: its children print with stdio (printf, putchar),"
+say "Where step4's extra cost comes from: its children print with stdio (fputs, putchar),"
 say "and fork does not copy the page-table entries for library code (they can be faulted"
 say "back in), so a child takes a page fault for each page of code it runs, and one for each"
-say "page of stdio's data it writes (copy-on-write). printf's code is large: step4 has"
+say "page of stdio's data it writes (copy-on-write): step4 has"
 say "${FAULTS[step4.8]} page faults per connection to minfork's ${FAULTS[minfork.8]}. And by default a library function"
 say "is linked at its first call; when that call is in a child, every child links it again."
 say "LD_BIND_NOW=1 links them all once, in the parent: then step4 has ${FAULTS[step4+now.8]} faults per"
