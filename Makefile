@@ -49,6 +49,9 @@ demo: all
 bench: all $(BENCHBIN)
 	bench/bench.sh
 
+# Both take their listening socket from one header.
+bench/minfork bench/nullserver: bench/listener.h
+
 # The load generator runs its connections in POSIX threads.
 bench/loadgen: LDLIBS += -pthread
 

@@ -78,6 +78,7 @@ die() {
 # ---------------------------------------------------------------- running things
 
 # wait_until CMD...: polls CMD every 20 ms; gives up after $DEADLINE seconds.
+# A $(...) in CMD's arguments would be expanded once only: use a function.
 wait_until() {
     local end=$((SECONDS + DEADLINE))
     until "$@"; do
@@ -133,7 +134,7 @@ silent_client() {
     SILENT=$LAST
     # Connected, and accept()ed by the server: nothing left in the queue.
     wait_until connected_clients_are 1 || die "the silent client did not connect"
-    wait_until [ "$(queued)" = 0 ] || die "the server did not accept the silent client"
+    wait_until queued_is 0 || die "the server did not accept the silent client"
 }
 speak() {
     printf '%s\n' "$1" >&7
@@ -163,6 +164,7 @@ queued() {
             'substr($2, length($2) - length(end) + 1) == end { split($1, q, "/"); print q[1]; exit }'
     fi
 }
+queued_is() { [ "$(queued)" = "$1" ]; }
 # line_arrived: some connection to the server holds bytes it has not read yet
 # (B's line, waiting in the kernel). Only ss tells; elsewhere we trust it.
 line_arrived() {
@@ -241,7 +243,7 @@ say "Client A connects and then says nothing (it waits for a line on its input).
 silent_client A
 say "Client B connects and sends its line at once."
 client B "hello from B"
-wait_until [ "$(queued)" = 1 ] || die "B did not reach the listen queue"
+wait_until queued_is 1 || die "B did not reach the listen queue"
 wait_until line_arrived || die "B's line did not arrive"
 show_queue
 say "The server sits in read(), waiting for A's line."

@@ -27,6 +27,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "listener.h"
+
 #define REPLY "I got your message"
 #define MAXCONN 4096
 
@@ -34,37 +36,6 @@
 static struct pollfd fds[MAXCONN + 1];
 static int replied[MAXCONN + 1];
 static nfds_t nfds = 1;
-
-static void die(const char *msg)
-{
-    perror(msg);
-    exit(1);
-}
-
-static int open_listener(const char *port_text)
-{
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    int fd, on = 1;
-    long port = strtol(port_text, NULL, 10);
-
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        die("socket");
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
-        die("setsockopt");
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_ANY);
-    addr.sin_port = htons((unsigned short) port);
-    if (bind(fd, (struct sockaddr *) &addr, sizeof addr) < 0 || listen(fd, SOMAXCONN) < 0)
-        die("bind/listen");
-    if (getsockname(fd, (struct sockaddr *) &addr, &len) < 0)
-        die("getsockname");
-    printf("Listening on port %u\n", (unsigned) ntohs(addr.sin_port));
-    fflush(stdout);
-    return fd;
-}
 
 /* drop: closes entry i and moves the last entry into its place. */
 static void drop(nfds_t i)

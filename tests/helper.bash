@@ -39,6 +39,8 @@ teardown() {
 # ---------------------------------------------------------------- running things
 
 # wait_until CMD...: runs CMD every 20 ms until it succeeds; fails after $DEADLINE s.
+# CMD runs anew each time, but a $(...) in its arguments is expanded only once,
+# before the first try: put such a check in a function (see queue_is below).
 wait_until() {
     local end=$((SECONDS + DEADLINE))
     until "$@"; do
@@ -155,6 +157,9 @@ queued_connections() {
 }
 queue_is() { [ "$(queued_connections)" = "$1" ]; }
 
+# in_time_wait PORT: a connection on the local port PORT is in TIME_WAIT.
+in_time_wait() { [ -n "$(ss -Htan state time-wait "sport = :$1")" ]; }
+
 # unread_bytes: bytes that arrived on the server's side of our connection
 # and that the server has not read yet.
 unread_bytes() {
@@ -165,6 +170,14 @@ unread_bytes() {
             '$6 == "ESTABLISHED" && substr($4, length($4) - length(end) + 1) == end { print $2; exit }'
     fi
 }
+
+unread_is() { [ "$(unread_bytes)" = "$1" ]; }
+
+# messages_at_least N: the server has printed at least N messages.
+messages_at_least() { [ "$(grep -c '^Here is the message' "$T/server.out")" -ge "$1" ]; }
+
+# parent_is_not PID PARENT: PID is gone, or its parent is no longer PARENT.
+parent_is_not() { [ "$(ps -o ppid= -p "$1" | tr -d ' ')" != "$2" ]; }
 
 # count_children PID [STATE]: processes whose parent is PID (only those whose
 # state starts with STATE, e.g. Z for zombies, when STATE is given).
@@ -256,7 +269,7 @@ check_restart_after_serving() {
     [[ $output == *"I got your message"* ]]
     port=$PORT
     if command -v ss >/dev/null; then
-        wait_until [ -n "$(ss -Htan state time-wait "sport = :$port")" ]
+        wait_until in_time_wait "$port"
     fi
     kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
     wait_until exited "$SERVER_PID"
@@ -274,7 +287,7 @@ check_split_line() {
     start_peer split send hel waitfor "$T/go" send $'lo\n' shutdown read
     wait_until grep -qx sent "$T/split.out"
     wait_until queue_is 0
-    wait_until [ "$(unread_bytes)" = 0 ]
+    wait_until unread_is 0
     touch "$T/go"
     wait_until grep -qx "I got your message" "$T/split.out"
     [ "$(count_lines "Here is the message: hello" "$T/server.out")" -eq 1 ]
@@ -321,7 +334,7 @@ check_lines_printed_once() {
         ask "message $i"
         [ "$status" -eq 0 ]
     done
-    wait_until [ "$(grep -c '^Here is the message' "$T/server.out")" -ge "$clients" ]
+    wait_until messages_at_least "$clients"
     [ "$(count_lines "Listening on port $PORT" "$T/server.out")" -eq 1 ]
     for ((i = 1; i <= clients; i++)); do
         [ "$(count_lines "Here is the message: message $i" "$T/server.out")" -eq 1 ]

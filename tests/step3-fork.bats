@@ -35,7 +35,7 @@ load helper
     kill -TERM "$SERVER_PID"
     wait_until exited "$SERVER_PID"
     for pid in $zombies; do                   # no longer the server's: reaped, or init's
-        wait_until [ "$(ps -o ppid= -p "$pid" | tr -d ' ')" != "$SERVER_PID" ]
+        wait_until parent_is_not "$pid" "$SERVER_PID"
     done
 }
 
