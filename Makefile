@@ -16,8 +16,9 @@ BENCHBIN := bench/loadgen bench/minfork bench/nullserver
 
 .PHONY: all step1 step2 step3 step4 client test demo bench stress check clean
 
-# Build all four servers and the client.
-all: $(PROGS)
+# Build all four servers and the client, and the programs the tests and
+# the benchmarks use.
+all: $(PROGS) $(TESTBIN) $(BENCHBIN)
 
 # Build one step: `make step3`, then run ./step3-fork/server 5000.
 step1: step1-single/server
