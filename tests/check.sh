@@ -44,6 +44,24 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# start_server NAME CMD...: starts CMD (a server on port 0) in a process group
+# of its own, output in $WORK/NAME.out and .err, and waits up to 20 s for the
+# port it announces. Sets pid, and port (empty if it never announced one).
+start_server() {
+    local name=$1 i
+    shift
+    set -m
+    "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null &
+    pid=$!
+    set +m
+    PIDS+=("$pid")
+    for ((i = 0; i < 1000; i++)); do
+        grep -q '^Listening on port' "$WORK/$name.out" && break
+        sleep 0.02
+    done
+    port=$(sed -n 's/^Listening on port \([0-9][0-9]*\)$/\1/p' "$WORK/$name.out")
+}
+
 stage() { echo "== check: $*"; stage_began=$SECONDS; }
 passed() { echo "   ok ($((SECONDS - stage_began)) s)"; }
 # failing WHAT: notes a failure and goes on with the next stage, so one run
@@ -219,16 +237,7 @@ if [ "$tsan" -eq 0 ]; then
 fi
 ok=1
 for step in step2-loop step3-fork step4-reap; do
-    set -m
-    "build/asan/$step/server" 0 >"$WORK/$step.out" 2>"$WORK/$step.err" </dev/null &
-    pid=$!
-    set +m
-    PIDS+=("$pid")
-    for ((i = 0; i < 500; i++)); do
-        grep -q '^Listening on port' "$WORK/$step.out" && break
-        sleep 0.02
-    done
-    port=$(sed -n 's/^Listening on port \([0-9][0-9]*\)$/\1/p' "$WORK/$step.out")
+    start_server "$step" "build/asan/$step/server" 0
     if [ -z "$port" ]; then
         echo "   $step did not start: $(cat "$WORK/$step.err")"
         ok=0
@@ -273,17 +282,8 @@ ok=1
 # status 99 means it found an error; the programs' own status is checked too.
 converse() {
     local name=$1 input=$2 port i server_status=0 client_status=0
-    set -m
-    "${VALGRIND[@]}" --log-file="$WORK/vg.$name.server" build/valgrind/step1-single/server 0 \
-        >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null &
-    pid=$!
-    set +m
-    PIDS+=("$pid")
-    for ((i = 0; i < 1000; i++)); do
-        grep -q '^Listening on port' "$WORK/$name.out" && break
-        sleep 0.02
-    done
-    port=$(sed -n 's/^Listening on port \([0-9][0-9]*\)$/\1/p' "$WORK/$name.out")
+    start_server "$name" "${VALGRIND[@]}" --log-file="$WORK/vg.$name.server" \
+        build/valgrind/step1-single/server 0
     [ -n "$port" ] || { echo "   $name: step1 did not start under valgrind"; ok=0; return; }
     "${VALGRIND[@]}" --log-file="$WORK/vg.$name.client" build/valgrind/client/client 127.0.0.1 "$port" \
         <"$input" >"$WORK/$name.reply" 2>"$WORK/$name.client.err" || client_status=$?
