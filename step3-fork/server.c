@@ -242,8 +242,8 @@ int main(int argc, char *argv[])
         /* NULL, NULL: we do not need to know who the client is. */
         newsockfd = accept(sockfd, NULL, NULL);
         if (newsockfd < 0) {
-            /* e.g. a client that reset its connection before we got to it:
-             * a reason to skip that client, not to stop serving. */
+            /* e.g. ECONNABORTED, where the system reports a client that gave
+             * up while it waited: skip that client, do not stop serving. */
             perror("ERROR on accept");
             continue;
         }
