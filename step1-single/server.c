@@ -12,6 +12,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -78,7 +79,10 @@ static int open_listener(unsigned short port)
     /* The backlog: how many connections the kernel may complete and hold
      * for us while we are busy elsewhere. Old examples say 5; a burst of
      * clients then waits for dropped handshakes to be retried, so we ask
-     * for the most the system allows. */
+     * for more. SOMAXCONN is a constant from the C library's header, not
+     * the kernel's limit: 4096 in glibc 2.36, 128 on macOS. Linux quietly
+     * lowers a larger backlog to net.core.somaxconn, the number in
+     * /proc/sys/net/core/somaxconn. */
     if (listen(sockfd, SOMAXCONN) < 0)
         error("ERROR on listen");
     return sockfd;
@@ -174,10 +178,13 @@ static int write_all(int sockfd, const char *buf, size_t len)
 
 /*
  * hang_up: closes a connection without resetting it. Closing a socket that
- * still holds unread input makes the kernel send a reset (RST), which can
- * throw away our reply before the client has read it. So we first send our
- * end of file (shutdown), then read and discard what the client still sends
- * until it closes its side, and only then close.
+ * still holds unread input makes the kernel send a reset (RST) instead of an
+ * end of file. A reply still in our send buffer is then lost. A reply that
+ * has reached the client stays readable on Linux (RFC 9293 lets a system
+ * flush it), but the client's next write, shutdown or read fails, so our
+ * client reports an error, after the reply or instead of it. So we first
+ * send our end of file (shutdown), then read and discard what the client
+ * still sends until it closes its side, and only then close.
  */
 static void hang_up(int sockfd)
 {
