@@ -110,13 +110,16 @@ static int write_all(int sockfd, const char *buf, size_t len)
 
 /*
  * print_reply: copies everything the server sends to stdout until it closes
- * the connection, then ends the line. Returns the number of bytes received.
+ * the connection. Our servers reply without a newline and a line-based server
+ * such as nc ends its reply with one, so a newline is added only where the
+ * reply lacks it. Returns the number of bytes received.
  */
 static size_t print_reply(int sockfd)
 {
     char buffer[BUFSIZE];
     size_t total = 0;
     ssize_t n;
+    char last = '\n';
 
     for (;;) {
         n = read(sockfd, buffer, sizeof buffer);
@@ -126,10 +129,17 @@ static size_t print_reply(int sockfd)
             error("ERROR reading from socket");
         if (n == 0)
             break;
+        /* fwrite() fills stdio's buffer, which stdio writes out when it is
+         * full. A failure there sets the error flag, and later writes may
+         * succeed: stop at the first failure, or part of the reply is lost
+         * without a word. */
         fwrite(buffer, 1, (size_t) n, stdout);
+        if (ferror(stdout))
+            error("ERROR writing to standard output");
+        last = buffer[n - 1];
         total += (size_t) n;
     }
-    if (total > 0)
+    if (last != '\n')
         putchar('\n');
     return total;
 }
@@ -166,16 +176,20 @@ int main(int argc, char *argv[])
         error("ERROR writing to socket");
     free(line);
     /* Half-close: tells the server we have nothing more to say (it sees end
-     * of file), while we can still read its reply. */
-    if (shutdown(sockfd, SHUT_WR) < 0)
+     * of file), while we can still read its reply. ENOTCONN means the server
+     * has already closed or reset the connection; a reply it sent before may
+     * still wait for us, and read() tells us what really happened. */
+    if (shutdown(sockfd, SHUT_WR) < 0 && errno != ENOTCONN)
         error("ERROR on shutdown");
 
     if (print_reply(sockfd) == 0) {
         fprintf(stderr, "ERROR, the server closed the connection without replying\n");
         exit(1);
     }
-    /* The reply is no use if it never reached the terminal or file. */
-    if (fflush(stdout) == EOF)
+    /* The reply is no use if it never reached the terminal or file. A
+     * failed write leaves stdio's error flag set even when a later flush
+     * succeeds, so both are checked. */
+    if (fflush(stdout) == EOF || ferror(stdout))
         error("ERROR writing to standard output");
     close(sockfd);
     return 0;
