@@ -47,8 +47,9 @@ demo: all
 	./demo.sh
 
 # Numbers: connection rates, one silent client, memory per connection.
+# Writes build/bench/results.md; bench/results.md is the reference run, kept in git.
 bench: all $(BENCHBIN)
-	bench/bench.sh
+	CC='$(CC)' CFLAGS='$(CFLAGS)' bench/bench.sh
 
 # Both take their listening socket from one header.
 bench/minfork bench/nullserver: bench/listener.h

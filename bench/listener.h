@@ -8,6 +8,7 @@
 #ifndef BENCH_LISTENER_H
 #define BENCH_LISTENER_H
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
