@@ -130,4 +130,6 @@ children_are() { [ "$(count_children "$1" "${3:-}")" -eq "$2" ]; }
 live_children_are() {
     [ "$(ps -A -o ppid= -o stat= | awk -v p="$1" '$1 == p && $2 !~ /^Z/ { n++ } END { print n + 0 }')" -eq "$2" ]
 }
-holding() { grep -q '^holding' "$1"; }
+# holding FILE: loadgen -H has said that all its connections are open. (-s: the
+# file may not exist yet, in the moment before the background shell creates it.)
+holding() { grep -qs '^holding' "$1"; }
