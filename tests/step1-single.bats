@@ -27,7 +27,7 @@ load helper
 
 @test "step1 exits quietly, without replying, when the client sends nothing" {
     start_server step1-single
-    "$PEER" 127.0.0.1 "$PORT" shutdown read >"$T/peer.out"
+    peer shutdown read >"$T/peer.out"
     wait_until exited "$SERVER_PID"
     wait "$SERVER_PID"
     [ "$(cat "$T/peer.out")" = connected ]   # and no reply
