@@ -1,0 +1,122 @@
+# exercises/lib/checker.bash - what every exercise checker (exercises/NN-*/check.bats)
+# shares. A checker loads it with `load ../lib/checker`.
+#
+# A checker tests the student's program from the outside, the way tests/ tests
+# the steps: port 0, conditions with deadlines, the kernel as the witness, and
+# everything killed after each test (tests/harness.bash does that part). When a
+# check fails, it says in one or two lines what was expected and what happened.
+#
+# The program under test is $EX_PROG: `make exercise EX=NN` builds the
+# student's file and sets it, and so do make grade and tests/exercises.bats
+# (which point it at a starter or a reference solution). Run by hand:
+#   EX_PROG=$PWD/exercises/01-who-is-calling/server bats exercises/01-who-is-calling/check.bats
+# Student code may hang, fork without end or print without end: every wait has
+# a deadline, and what it writes to a file is capped (OUTPUT_LIMIT_KB).
+
+REPO="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+source "$REPO/tests/harness.bash"
+CLIENT="$REPO/client/client"        # the repository's own client, known to be right
+PEER="$REPO/tests/peer"             # a client that misbehaves on request
+OUTPUT_LIMIT_KB="${OUTPUT_LIMIT_KB:-16384}"
+
+setup() {
+    harness_setup
+    local prog
+    for prog in "$CLIENT" "$PEER"; do
+        [ -x "$prog" ] || { echo "$prog is missing: run 'make' first" >&2; return 1; }
+    done
+    [ -n "${EX_PROG:-}" ] || { echo "EX_PROG is not set: run 'make exercise EX=NN'" >&2; return 1; }
+    [ -x "$EX_PROG" ] || { echo "$EX_PROG is missing: run 'make exercise EX=NN', which builds it" >&2; return 1; }
+}
+
+teardown() {
+    harness_teardown
+}
+
+# ---------------------------------------------------------------- the student's server
+
+# start_ex_server [ARGS...]: starts $EX_PROG with ARGS (default: 0, for port 0)
+# and waits until it prints "Listening on port N". Sets SERVER_PID and PORT;
+# its output goes to $T/server.out and $T/server.err. Environment variables set
+# before the call (e.g. `IDLE_TIMEOUT=1 start_ex_server`) reach the server.
+start_ex_server() {
+    [ $# -gt 0 ] || set -- 0
+    start_bg server "$EX_PROG" "$@"
+    SERVER_PID=$BG_PID
+    if ! wait_until ex_server_announced 2>/dev/null; then
+        if exited "$SERVER_PID"; then
+            fail_because "expected the server to start and print 'Listening on port N', but it exited;" \
+                "its stderr: $(excerpt_file "$T/server.err")"
+        else
+            fail_because "expected the server to print 'Listening on port N' within ${DEADLINE}s, got: $(excerpt_file "$T/server.out")"
+        fi
+        return 1
+    fi
+    PORT=$(announced_port "$T/server.out")
+}
+
+ex_server_announced() {
+    grep -q '^Listening on port [0-9][0-9]*$' "$T/server.out" && return 0
+    alive "$SERVER_PID" || return "$NEVER"
+    return 1
+}
+
+# server_is_alive: fails, saying so, if the server has exited.
+server_is_alive() {
+    alive "$SERVER_PID" && return 0
+    fail_because "expected the server to keep running, but it exited; its stderr: $(excerpt_file "$T/server.err")"
+}
+
+# server_said: what the server printed, in short (for a failing check's report).
+server_said() {
+    echo "the server's stdout ended with: $(excerpt_file "$T/server.out")" >&2
+    echo "the server's stderr ended with: $(excerpt_file "$T/server.err")" >&2
+}
+
+# ---------------------------------------------------------------- clients
+
+# ask TEXT: sends TEXT as one line with the repository's client; sets status and output.
+ask() { run with_deadline client_says "$1"; }
+client_says() { printf '%s\n' "$1" | "$CLIENT" 127.0.0.1 "$PORT"; }
+
+# served TEXT: the client sending TEXT got "I got your message" and the server
+# printed "Here is the message: TEXT".
+served() {
+    ask "$1"
+    if [ "$status" -ne 0 ] || [ "$output" != "I got your message" ]; then
+        fail_because "expected the client sending '$1' to print 'I got your message' and exit 0," \
+            "got exit status $status and: $(excerpt "$output")"
+        server_said
+        return 1
+    fi
+    wait_until grep -qxF "Here is the message: $1" "$T/server.out" 2>/dev/null ||
+        fail_because "expected 'Here is the message: $1' on the server's stdout, got: $(excerpt_file "$T/server.out")"
+}
+
+# start_peer NAME ACTION...: tests/peer in the background (see tests/peer.c for
+# the actions: send TEXT, waitfor PATH, read, shutdown, close, reset); waits
+# until it has connected. Its output is in $T/NAME.out.
+start_peer() {
+    local name=$1
+    shift
+    start_bg "$name" "$PEER" 127.0.0.1 "$PORT" "$@"
+    wait_until grep -qx connected "$T/$name.out" 2>/dev/null ||
+        fail_because "expected a client to connect to port $PORT, got: $(excerpt_file "$T/$name.err")"
+}
+
+# peer ACTION...: the same in the foreground, under a deadline.
+peer() { with_deadline "$PEER" 127.0.0.1 "$PORT" "$@"; }
+
+# ---------------------------------------------------------------- what the kernel knows
+
+# queued_connections: connections the kernel has completed on our port that
+# the server has not accept()ed yet (the listen queue).
+queued_connections() {
+    if command -v ss >/dev/null; then
+        ss -Hltn "sport = :$PORT" | awk '{ print $2; exit }'
+    else
+        netstat -Lan -p tcp | awk -v end=".$PORT" \
+            'substr($2, length($2) - length(end) + 1) == end { split($1, q, "/"); print q[1]; exit }'
+    fi
+}
+queue_is() { [ "$(queued_connections)" = "$1" ]; }
