@@ -35,7 +35,7 @@
 #define REPLY "I got your message"
 #define PRINTED "Here is the message: "
 /* The printed line at its longest: every byte escaped as \xHH, and a newline. */
-#define LINESIZE (sizeof PRINTED - 1 + 4 * (BUFSIZE - 1) + 1)
+#define LINESIZE (sizeof PRINTED - 1 + (size_t) 4 * (BUFSIZE - 1) + 1)
 
 static void reap(int signo)
 {
