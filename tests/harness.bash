@@ -52,9 +52,10 @@ groups_gone() {
 }
 
 # stop_everything: SIGTERM to every group started so far, up to 2 s for them
-# to go, then SIGKILL, which nothing can ignore. Then reap our direct children.
+# to go (TERM_GRACE_TENTHS=20), then SIGKILL, which nothing can ignore. Then
+# reap our direct children.
 stop_everything() {
-    local groups=() g end pid
+    local groups=() g tries pid
     [ -f "${HARNESS_GROUPS:-}" ] || return 0
     while read -r g; do
         [ -n "$g" ] && groups+=("$g")
@@ -67,9 +68,10 @@ stop_everything() {
     for g in "${groups[@]}"; do
         kill -TERM -- "-$g" 2>/dev/null || true
     done
-    end=$((SECONDS + 2))
-    while ! only_zombies_left "${groups[@]}" && [ "$SECONDS" -lt "$end" ]; do
+    tries=$((${TERM_GRACE_TENTHS:-20} * 5))
+    while ! only_zombies_left "${groups[@]}" && [ "$tries" -gt 0 ]; do
         sleep 0.02
+        tries=$((tries - 1))
     done
     for g in "${groups[@]}"; do
         kill -KILL -- "-$g" 2>/dev/null || true

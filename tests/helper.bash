@@ -6,7 +6,7 @@
 #  - everything started in the background runs in its own process group and that
 #    whole group is killed in teardown, so no forked child outlives its test.
 
-ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Deadlines, process groups, killing everything, plain-words failures.
 source "$ROOT/tests/harness.bash"
 # Where the programs under test live: the source tree, unless BIN names another

@@ -1,0 +1,76 @@
+#!/usr/bin/env bats
+# The harness itself: whatever the program under test does, a test fails
+# within its deadline and leaves no process behind. Students will break these
+# programs on purpose, and the exercise checkers and make grade run code that
+# hangs; a suite that hangs with it would be no help.
+
+load helper
+
+# fake_tree MODE: a tree shaped like the repository's, in $T/MODE, whose four
+# servers are tests/stuck in MODE (copied there, so that every process it
+# starts can be found by its path) and whose client is the real one.
+fake_tree() {
+    local step tree="$T/$1"
+    mkdir -p "$tree/client" "$tree.tmp"
+    cp "$ROOT/tests/stuck" "$tree/stuck"
+    cp "$CLIENT" "$tree/client/client"
+    for step in step1-single step2-loop step3-fork step4-reap; do
+        mkdir -p "$tree/$step"
+        printf '#!/bin/sh\nexec "%s" %s "$@"\n' "$tree/stuck" "$1" >"$tree/$step/server"
+        chmod +x "$tree/$step/server"
+    done
+}
+
+# left_behind MODE: processes still running from the fake tree, or from the
+# inner suite's temporary directory (clients, peers, bats itself).
+left_behind() {
+    ps -A -o pid= -o stat= -o args= | TREE="$T/$1" awk '$2 !~ /^Z/ && index($0, ENVIRON["TREE"])'
+}
+nothing_left_behind() { [ -z "$(left_behind "$1")" ]; }
+
+# hang_suite MODE: runs tests/harness/hang.bats against servers in MODE, with
+# a 1 s deadline per condition and 30 s for the whole file; its output goes
+# to $T/MODE.out and its exit status to $T/MODE.status.
+hang_suite() {
+    local status=0
+    DEADLINE=30 with_deadline env BIN="$T/$1" DEADLINE=1 TERM_GRACE_TENTHS=5 TMPDIR="$T/$1.tmp" \
+        bats --tap "$ROOT/tests/harness/hang.bats" >"$T/$1.out" 2>&1 || status=$?
+    echo "$status" >"$T/$1.status"
+}
+
+# check_hang_suite MODE: every test of the inner suite failed on a deadline,
+# the suite ended in time, and nothing is left running.
+check_hang_suite() {
+    local out status test reasons
+    out=$(cat "$T/$1.out")
+    status=$(cat "$T/$1.status")
+    echo "== against stuck $1: exit status $status"
+    echo "$out"
+    [ "$status" -ne 124 ] || fail_because "expected the inner suite ($1) to end within 30 s, it had to be killed"
+    [ "$status" -ne 0 ] || fail_because "expected every test of the inner suite ($1) to fail, the suite passed"
+    ! grep -q '^ok' <<<"$out" || fail_because "expected no test to pass ($1), got: $(grep '^ok' <<<"$out")"
+    [ "$(grep -c '^not ok' <<<"$out")" -eq 5 ] ||
+        fail_because "expected 5 failed tests ($1), got: $(grep -c '^not ok' <<<"$out")"
+    # ... and each for the right reason: a deadline ran out (not a missing
+    # file or a typo, which would fail at once and prove nothing).
+    for test in 1 2 3 4 5; do
+        reasons=$(sed -n "/^not ok $test /,/^not ok /p" <<<"$out" |
+            grep -cE 'still running after 1s, killed|gave up after 1s|failed with status 124' || true)
+        [ "$reasons" -ge 1 ] || fail_because "expected test $test of the inner suite ($1) to fail on a deadline, got:" \
+            "$(sed -n "/^not ok $test /,/^not ok /p" <<<"$out" | sed -n 2,5p)"
+    done
+    DEADLINE=5 wait_until nothing_left_behind "$1" ||
+        fail_because "expected nothing left running ($1), got: $(excerpt "$(left_behind "$1")")"
+}
+
+@test "whatever the server does (never answers; forks children that never exit and ignore SIGTERM), every test fails within its deadline and leaves nothing behind" {
+    fake_tree mute
+    fake_tree forker
+    local start=$SECONDS
+    hang_suite mute &
+    hang_suite forker &
+    wait
+    echo "both inner suites took $((SECONDS - start)) s"
+    check_hang_suite mute
+    check_hang_suite forker
+}
