@@ -11,10 +11,11 @@ BATS    ?= bats
 
 STEPS   := step1-single/server step2-loop/server step3-fork/server step4-reap/server
 PROGS   := $(STEPS) client/client
-TESTBIN := tests/peer
+TESTBIN := tests/peer tests/stuck
 BENCHBIN := bench/loadgen bench/minfork bench/nullserver
 
 .PHONY: all step1 step2 step3 step4 client test demo bench stress check clean
+.PHONY: exercises exercise grade test-exercises
 
 # Build all four servers and the client, and the programs the tests and
 # the benchmarks use.
@@ -64,6 +65,24 @@ stress: all bench/loadgen
 # The suite under AddressSanitizer and UBSan, valgrind, cppcheck, clang-tidy.
 check: all $(TESTBIN)
 	tests/check.sh
+
+# The classroom exercises (exercises/README.md). `make exercises` lists them
+# with their status; `make exercise EX=03` builds exercises/03-*/server.c (or
+# client.c) with the warnings as errors (EX_WERROR= lets warnings through)
+# and runs its checker; `make grade SUBMISSIONS=DIR` grades a class.
+EX_WERROR ?= -Werror
+EXENV = CC='$(CC)' CFLAGS='$(CFLAGS)' WARN='$(WARN)' EX_WERROR='$(EX_WERROR)' BATS='$(BATS)'
+exercises:
+	@exercises/lib/exercise.sh list
+exercise: client/client $(TESTBIN)
+	@$(EXENV) exercises/lib/exercise.sh check '$(EX)'
+grade: client/client $(TESTBIN)
+	@$(EXENV) exercises/lib/grade.sh '$(SUBMISSIONS)'
+
+# Every exercise's checker proven both ways (fails on the starter, passes on
+# the reference solution), and make grade against hostile submissions.
+test-exercises: all
+	$(BATS) $(BATS_FLAGS) tests/exercises
 
 # Remove everything the build made.
 clean:
