@@ -1,0 +1,80 @@
+#!/usr/bin/env bats
+# Exercise 01, who is calling: for every client it accepts, the server prints
+# "Connection from ADDRESS:PORT" at once, with the address and port the kernel
+# shows for the client's end of the connection, and it still serves the
+# client as step 2 does.
+
+load ../lib/checker
+
+# client_ports: the local port of every client's end of an established
+# connection to our server, one per line (the kernel's view: ss or netstat).
+client_ports() {
+    if command -v ss >/dev/null; then
+        ss -Htn state established "dport = :$PORT" | awk '{ n = split($3, a, ":"); print a[n] }'
+    else
+        netstat -an -p tcp | awk -v end=".$PORT" \
+            '$6 == "ESTABLISHED" && substr($5, length($5) - length(end) + 1) == end { n = split($4, a, "."); print a[n] }'
+    fi
+}
+clients_are() { [ "$(client_ports | grep -c .)" -eq "$1" ]; }
+
+# connection_lines: what the server printed on its lines that name a client.
+connection_lines() { grep '^Connection from' "$T/server.out" || true; }
+connection_lines_are() { [ "$(connection_lines | grep -c .)" -ge "$1" ]; }
+
+# call NAME TEXT: a client that connects and stays silent until the test
+# touches $T/NAME.go, then sends TEXT as a line and reads the reply. Sets
+# CALLER_PORT to its own port, as the kernel sees it.
+call() {
+    start_peer "$1" waitfor "$T/$1.go" send "$2"$'\n' shutdown read
+    wait_until clients_are 1 ||
+        fail_because "expected one connection to port $PORT, the kernel shows: $(client_ports | tr '\n' ' ')"
+    CALLER_PORT=$(client_ports)
+}
+
+@test "names a client as soon as it accepts it: 'Connection from 127.0.0.1:PORT' with the client's own port" {
+    start_ex_server
+    call caller hello
+    wait_until queue_is 0          # the server has accept()ed the silent client
+    if ! DEADLINE=3 wait_until connection_lines_are 1 2>/dev/null; then
+        fail_because "expected 'Connection from 127.0.0.1:$CALLER_PORT' on the server's stdout as soon as it" \
+            "accepted the client (before the client spoke), got: $(excerpt_file "$T/server.out")"
+        return 1
+    fi
+    expect_same "the server's line for a client whose port is $CALLER_PORT to be" \
+        "Connection from 127.0.0.1:$CALLER_PORT" "$(connection_lines)"
+}
+
+@test "still serves every client, and names each one with its own port before its message" {
+    start_ex_server
+    local expected=() name
+    for name in first second third; do
+        call "$name" "message from the $name client"
+        expected+=("Connection from 127.0.0.1:$CALLER_PORT" "Here is the message: message from the $name client")
+        touch "$T/$name.go"
+        wait_until grep -qx "I got your message" "$T/$name.out" 2>/dev/null || {
+            fail_because "expected the $name client to get 'I got your message', got: $(excerpt_file "$T/$name.out")"
+            server_said
+            return 1
+        }
+        wait_until clients_are 0
+    done
+    wait_until messages_at_least 3
+    local got
+    got=$(grep -e '^Connection from' -e '^Here is the message' "$T/server.out" | head -n 8 | joined)
+    [ "$got" = "$(printf '%s\n' "${expected[@]}" | joined)" ] ||
+        fail_because "expected the server to print, in this order: $(printf '%s\n' "${expected[@]}" | joined);" \
+            "got: $got"
+    server_is_alive
+}
+
+@test "the repository's client still gets its reply" {
+    start_ex_server
+    served "hello from the client"
+    server_is_alive
+}
+
+# joined: the lines of stdin on one line, separated by " | ".
+joined() { awk 'NR > 1 { printf " | " } { printf "%s", $0 }'; }
+
+messages_at_least() { [ "$(grep -c '^Here is the message' "$T/server.out")" -ge "$1" ]; }
