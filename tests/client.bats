@@ -3,6 +3,87 @@
 
 load helper
 
+# ---------------------------------------------------------------- helpers of this file
+
+# side_state SIDE: "STATE BYTES" of the connection on $PORT as one end sees
+# it: the server's end (its local port is $PORT) or the client's end (its
+# remote port is). BYTES: what arrived at that end and was not read yet.
+side_state() {
+    side_columns "$1" | awk '{ print $1, $2 }'
+}
+
+# side_columns SIDE: "STATE RECV-Q SEND-Q" of that end, in ss's names.
+# Once the other side's FIN is in, Linux counts it in Recv-Q as one byte more
+# than there is to read ("hi\n" shows as 4): that byte is taken off here.
+side_columns() {
+    if command -v ss >/dev/null; then
+        local filter="sport = :$PORT"
+        [ "$1" = client ] && filter="dport = :$PORT"
+        ss -Htan "$filter" | awk '$1 != "LISTEN" {
+            if ($1 == "CLOSE-WAIT" || $1 == "LAST-ACK" || $1 == "CLOSING") $2--
+            print $1, $2, $3; exit }'
+    else
+        local col=4
+        [ "$1" = client ] && col=5
+        netstat -an -p tcp | awk -v end=".$PORT" -v c="$col" \
+            'substr($c, length($c) - length(end) + 1) == end && $6 != "LISTEN" {
+                 s = $6; if (s == "ESTABLISHED") s = "ESTAB"; gsub("_", "-", s); print s, $2, $3; exit }'
+    fi
+}
+side_is() { [ "$(side_state "$1")" = "$2" ]; }
+# side_gone SIDE: that end of the connection no longer exists.
+side_gone() { [ -z "$(side_state "$1")" ]; }
+
+# start_late_client: the client, in the background, connected to $PORT; its
+# line ("hello") arrives on its standard input only once $T/go exists, so a
+# test can decide what happens first. Output in $T/client.out and .err.
+start_late_client() {
+    start_bg client late_client
+    CLIENT_PID=$BG_PID
+}
+late_client() { line_after_go | "$CLIENT" 127.0.0.1 "$PORT"; }
+line_after_go() {
+    while [ ! -e "$T/go" ]; do sleep 0.01; done
+    echo hello
+}
+
+# finish_client: waits for the background client to end; sets status.
+finish_client() {
+    wait_until exited "$CLIENT_PID"
+    status=0
+    wait "$CLIENT_PID" || status=$?
+}
+
+# client_ended STATUS TEXT: the background client exited with STATUS and
+# printed TEXT (on stdout when STATUS is 0, on stderr otherwise), and nothing else.
+# Which error a reset gives (ECONNRESET, EPIPE, ...) is the system's choice:
+# the texts here are Linux's. Elsewhere an error must still be an ERROR line.
+client_ended() {
+    local want_status=$1 want=$2 out err
+    out=$(cat "$T/client.out")
+    err=$(cat "$T/client.err")
+    if [ "$(uname -s)" != Linux ] && [ "$want_status" -ne 0 ] && [[ $err == ERROR* ]]; then
+        want=$err
+    fi
+    if [ "$status" -ne "$want_status" ] ||
+       { [ "$want_status" -eq 0 ] && { [ "$out" != "$want" ] || [ -n "$err" ]; }; } ||
+       { [ "$want_status" -ne 0 ] && { [ "$err" != "$want" ] || [ -n "$out" ]; }; }; then
+        echo "expected the client to exit $want_status and print '$want'," \
+             "got exit $status, stdout '$out', stderr '$err'" >&2
+        return 1
+    fi
+}
+
+# bytes FILE: the bytes of FILE, shown one by one (od -c) on one line.
+bytes() { od -An -c "$1" | tr -s ' \n' ' '; }
+
+# same_bytes FILE TEXT: FILE holds exactly the bytes of TEXT (printf format).
+same_bytes() {
+    printf "$2" >"$1.expected"
+    cmp -s "$1.expected" "$1" ||
+        { echo "expected the bytes [$(bytes "$1.expected")], got [$(bytes "$1")]" >&2; return 1; }
+}
+
 @test "client sends one line and prints the reply" {
     start_server step2-loop
     run with_deadline "$CLIENT" 127.0.0.1 "$PORT" <<<"hello"
@@ -139,4 +220,160 @@ load helper
     run with_deadline sh -c 'echo hello | "$1" 127.0.0.1 "$2" >/dev/full' sh "$CLIENT" "$PORT"
     [ "$status" -ne 0 ]
     [[ $output == *"ERROR writing to standard output"* ]]
+}
+
+# ---------------------------------------------------------------- the end of the reply
+# bats' $output drops trailing newlines, so these compare the bytes of stdout.
+
+@test "client ends our servers' reply, which has no newline, with one newline (bytes)" {
+    start_server step2-loop
+    with_deadline "$CLIENT" 127.0.0.1 "$PORT" <<<"hello" >"$T/stdout"
+    same_bytes "$T/stdout" 'I got your message\n'
+}
+
+@test "client adds no newline to a reply that already ends with one (bytes)" {
+    start_peer_server read send $'hi\n' close
+    with_deadline "$CLIENT" 127.0.0.1 "$PORT" <<<"hello" >"$T/stdout"
+    same_bytes "$T/stdout" 'hi\n'
+}
+
+@test "client ends a reply of two lines, the last without a newline, with one newline (bytes)" {
+    start_peer_server read send $'one\ntwo' close
+    with_deadline "$CLIENT" 127.0.0.1 "$PORT" <<<"hello" >"$T/stdout"
+    same_bytes "$T/stdout" 'one\ntwo\n'
+}
+
+# ---------------------------------------------------------------- a server that is gone first
+# The line reaches the client's input only once the test has seen, in the
+# kernel's tables, that the server has closed or reset (or not yet).
+# When the server closed first, the client's line then gets a reset back,
+# and its shutdown() fails with ENOTCONN: it must read on, not give up.
+
+@test "client prints a reply that the server sent before closing, though its own shutdown then fails" {
+    [ "$(uname -s)" = Linux ] ||
+        skip "checked on Linux, which keeps received data readable after a reset; RFC 9293 lets other systems drop it"
+    start_peer_server send $'hi\n' close
+    start_late_client
+    wait_until side_is client "CLOSE-WAIT 3"    # the reply and the server's FIN are in
+    touch "$T/go"
+    finish_client
+    client_ended 0 "hi"
+}
+
+@test "client whose line comes after the server closed says the server closed without replying" {
+    start_peer_server close
+    start_late_client
+    wait_until side_is client "CLOSE-WAIT 0"    # the server's FIN is in, no reply
+    touch "$T/go"
+    finish_client
+    client_ended 1 "ERROR, the server closed the connection without replying"
+}
+
+@test "client whose line came before the server closed reports the reset that closing unread input sends" {
+    start_peer_server waitfor "$T/close" close
+    touch "$T/go"
+    start_late_client
+    wait_until side_is server "CLOSE-WAIT 6"    # "hello\n" and the client's FIN wait, unread
+    touch "$T/close"
+    finish_client
+    client_ended 1 "ERROR reading from socket: Connection reset by peer"
+}
+
+@test "client whose line comes after the server reset says so, when it writes" {
+    start_peer_server reset
+    local server=$BG_PID
+    start_late_client
+    wait_until exited "$server"                 # the reset is sent ...
+    wait_until side_gone client                 # ... and has ended the client's end
+    touch "$T/go"
+    finish_client
+    client_ended 1 "ERROR writing to socket: Connection reset by peer"
+}
+
+@test "client whose line came before the server reset says so, when it reads" {
+    start_peer_server waitfor "$T/reset" reset
+    touch "$T/go"
+    start_late_client
+    wait_until side_is server "CLOSE-WAIT 6"
+    touch "$T/reset"
+    finish_client
+    client_ended 1 "ERROR reading from socket: Connection reset by peer"
+}
+
+# ---------------------------------------------------------------- a reply that stdout cannot take
+# stdio keeps what fwrite() gets in a buffer and writes it out later. When
+# that write fails, stdio drops what it held and sets the error flag; a later
+# flush may then succeed. Here stdout is a small non-blocking pipe that
+# nobody reads at first: writing to it fails with EAGAIN. Once the client has
+# taken in the whole 100 kB reply, the pipe is emptied, and the server sends
+# its last line. A client that checks only its last fflush() exits 0 with
+# most of the reply gone. Either all of the reply comes out, or the client
+# must say that it could not write it.
+@test "client never loses part of a reply in silence when stdout fails for a while" {
+    command -v python3 >/dev/null || skip "needs python3 to give the client a non-blocking pipe"
+    cat >"$T/nbpipe.py" <<'PY'
+# nbpipe.py GO CMD...: runs CMD with stdout on a small non-blocking pipe that
+# is not read until the file GO exists; then copies it all to our stdout and
+# prints "drained" on stderr each time the pipe is empty. Exits as CMD does.
+import fcntl, os, select, subprocess, sys, time
+go, cmd = sys.argv[1], sys.argv[2:]
+r, w = os.pipe()
+try:
+    fcntl.fcntl(w, 1031, 4096)          # F_SETPIPE_SZ, Linux: a 4 kB pipe
+except (OSError, AttributeError):
+    pass
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+child = subprocess.Popen(cmd, stdout=w)
+os.close(w)
+while not os.path.exists(go):
+    time.sleep(0.01)
+while True:
+    if not select.select([r], [], [], 0.05)[0]:
+        sys.stderr.write("drained\n")
+        sys.stderr.flush()
+        continue
+    data = os.read(r, 65536)
+    if not data:
+        break
+    os.write(1, data)
+sys.stderr.write("drained\n")
+sys.exit(child.wait())
+PY
+    huge_line 100000 | tr -d '\n' >"$T/big"
+    start_peer_server read send "$(cat "$T/big")" waitfor "$T/last" send $'end\n' close
+    PEER_SERVER_PID=$BG_PID
+    start_bg nb python3 "$T/nbpipe.py" "$T/drain" sh -c 'echo hello | exec "$0" 127.0.0.1 "$1"' "$CLIENT" "$PORT"
+    local nb=$BG_PID
+    wait_until reply_taken_in                   # the client has read all 100 kB
+    touch "$T/drain"
+    wait_until grep -qx drained "$T/nb.err"     # the pipe is empty
+    touch "$T/last"
+    wait_until exited "$nb"
+    status=0
+    wait "$nb" || status=$?
+    printf 'end\n' >>"$T/big"
+    if [ "$status" -eq 0 ]; then
+        cmp -s "$T/big" "$T/nb.out" || {
+            echo "expected all $(wc -c <"$T/big" | tr -d ' ') bytes of the reply on stdout, or an error;" \
+                 "got exit 0 and $(wc -c <"$T/nb.out" | tr -d ' ') bytes" >&2
+            return 1
+        }
+    else
+        grep -q "^ERROR writing to standard output" "$T/nb.err" || {
+            echo "expected 'ERROR writing to standard output' with exit $status, got: '$(grep -v drained "$T/nb.err")'" >&2
+            return 1
+        }
+    fi
+}
+
+# reply_taken_in: the server has sent all it had, and the client has read it
+# (or one of them has ended, a write having failed: the test then judges).
+reply_taken_in() {
+    exited "$PEER_SERVER_PID" && return 0
+    grep -qx sent "$T/peer_server.out" || return 1
+    local client server
+    client=$(side_columns client)
+    server=$(side_columns server)
+    [ -z "$client" ] || [ "$(echo "$client" | cut -d' ' -f2)" = 0 ] || return 1
+    [ -z "$server" ] || [ "$(echo "$server" | cut -d' ' -f3)" = 0 ]
 }
