@@ -14,7 +14,7 @@ PROGS   := $(STEPS) client/client
 TESTBIN := tests/peer tests/stuck
 BENCHBIN := bench/loadgen bench/minfork bench/nullserver
 
-.PHONY: all step1 step2 step3 step4 client test demo bench stress check clean
+.PHONY: all step1 step2 step3 step4 client test demo bench stress check mutants clean
 .PHONY: exercises exercise grade test-exercises
 
 # Build all four servers and the client, and the programs the tests and
@@ -61,6 +61,10 @@ bench/loadgen: LDLIBS += -pthread
 # Tens of thousands of connections through step4, with assertions.
 stress: all bench/loadgen
 	bench/stress.sh
+
+# Small, realistic bugs put in on purpose: each must make its test fail.
+mutants: all
+	tests/mutants.sh
 
 # The suite under AddressSanitizer and UBSan, valgrind, cppcheck, clang-tidy.
 check: all $(TESTBIN)

@@ -52,7 +52,7 @@ server_said() {
 # does what the arguments say. Sets PORT.
 start_peer_server() {
     start_bg peer_server "$PEER" -l 127.0.0.1 "$@"
-    wait_until grep -q '^Listening on port' "$T/peer_server.out"
+    wait_until grep -q '^Listening on port' "$T/peer_server.out" 2>/dev/null
     PORT=$(announced_port "$T/peer_server.out")
 }
 
@@ -369,4 +369,68 @@ check_survives_failed_fork() {
     "${UNPRIVILEGED[@]}" prlimit --pid "$SERVER_PID" --nproc="$soft":
     served "after fork failed"
     [ "$(grep -c . "$T/server.err")" -eq 1 ]
+}
+
+# accept() can fail for reasons that are no client's fault: with every
+# descriptor the process may have in use, it fails with EMFILE. The server must
+# report it and go on: once a descriptor is free again, the client that waited
+# in the listen queue is served. The limit is a bound on descriptor numbers:
+# lowered to the lowest free one, it leaves the next accept() none to use.
+check_survives_emfile() {
+    command -v prlimit >/dev/null || skip "needs prlimit (util-linux) to change a running process's limits"
+    start_server "$1"
+    served "warm-up"
+    local soft free
+    soft=$(prlimit --pid "$SERVER_PID" --nofile --raw --noheadings --output SOFT)
+    free=$(lowest_free_fd "$SERVER_PID")
+    prlimit --pid "$SERVER_PID" --nofile="$free":
+    start_bg waiting with_deadline client_says "out of descriptors"
+    wait_until grep -q "^ERROR on accept: Too many open files" "$T/server.err" ||
+        fail_because "expected 'ERROR on accept: Too many open files' on the server's stderr, got: $(excerpt_file "$T/server.err")"
+    prlimit --pid "$SERVER_PID" --nofile="$soft":
+    wait_until grep -qx "I got your message" "$T/waiting.out" || {
+        fail_because "expected the waiting client to be served once a descriptor was free, got: $(excerpt_file "$T/waiting.out") $(excerpt_file "$T/waiting.err")"
+        server_said
+        return 1
+    }
+    served "after running out of descriptors"
+    alive "$SERVER_PID"
+}
+
+# The child serves one connection and has no use for the listening socket, so
+# it closes its copy. Then, once the parent is gone, nothing listens on the
+# port any more, even while a child still serves a client, and a new server
+# can bind it. A child that kept the copy would hold the port: the new
+# server's bind fails with "Address already in use".
+check_child_lets_go_of_listener() {
+    local step=$1 port
+    start_server "$step"
+    start_peer silent waitfor "$T/speak" send $'still here\n' shutdown read
+    wait_until children_are "$SERVER_PID" 1
+    port=$PORT
+    kill -KILL "$SERVER_PID"                      # the parent alone, not its group
+    wait_until exited "$SERVER_PID"
+    wait_until no_listener_on "$port" ||
+        fail_because "expected nothing listening on port $port once the parent was gone, got: $(ss -Hltn "sport = :$port" 2>&1 | head -n 2)"
+    start_bg server "$BIN/$step/server" "$port"
+    SERVER_PID=$BG_PID
+    wait_until server_announced || { server_said; return 1; }
+    served "to the new server"
+    touch "$T/speak"                              # the old child still serves its client
+    wait_until grep -qx "I got your message" "$T/silent.out"
+}
+
+# no_listener_on PORT: no socket listens on PORT.
+no_listener_on() {
+    if command -v ss >/dev/null; then
+        [ -z "$(ss -Hltn "sport = :$1")" ]
+    else
+        ! netstat -an -p tcp | awk -v end=".$1" \
+            '$6 == "LISTEN" && substr($4, length($4) - length(end) + 1) == end { f = 1 } END { exit !f }'
+    fi
+}
+
+# lowest_free_fd PID: the descriptor number the process would get next (Linux).
+lowest_free_fd() {
+    ls "/proc/$1/fd" | sort -n | awk 'BEGIN { n = 0 } $1 == n { n++ } END { print n }'
 }

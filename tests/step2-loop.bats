@@ -38,6 +38,10 @@ load helper
     check_survives_sigpipe step2-loop
 }
 
+@test "step2 keeps serving when accept() fails for want of descriptors (EMFILE)" {
+    check_survives_emfile step2-loop
+}
+
 @test "step2 reads a line that arrives in two pieces as one message" {
     check_split_line step2-loop
 }

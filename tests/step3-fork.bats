@@ -62,6 +62,14 @@ load helper
     check_survives_sigpipe step3-fork
 }
 
+@test "step3 keeps serving when accept() fails for want of descriptors (EMFILE)" {
+    check_survives_emfile step3-fork
+}
+
+@test "step3's child closes its copy of the listening socket: with the parent gone, the port is free" {
+    check_child_lets_go_of_listener step3-fork
+}
+
 @test "step3 reads a line that arrives in two pieces as one message" {
     check_split_line step3-fork
 }

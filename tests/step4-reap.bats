@@ -48,6 +48,23 @@ burst() {
     done
 }
 
+# The handler must collect the children that have ended and return at once,
+# even while another child still serves a client: a waitpid() that blocks for
+# that live child (no WNOHANG), or a loop that never stops, would keep the
+# parent in the handler, and nobody would accept the next client.
+@test "step4 reaps a finished child while another still serves, and goes on accepting" {
+    start_server step4-reap
+    start_peer silent waitfor "$T/speak" send $'first\n' shutdown read
+    served "second"
+    wait_until children_are "$SERVER_PID" 1       # the silent client's child, alive
+    [ "$(count_children "$SERVER_PID" Z)" -eq 0 ]
+    served "third"
+    wait_until children_are "$SERVER_PID" 1
+    touch "$T/speak"
+    wait_until grep -qx "I got your message" "$T/silent.out"
+    wait_until children_are "$SERVER_PID" 0
+}
+
 @test "step4's parent does not gain a descriptor per connection" {
     start_server step4-reap
     served "warm-up"
@@ -67,6 +84,14 @@ burst() {
 
 @test "step4 survives writing to a client that has gone (SIGPIPE)" {
     check_survives_sigpipe step4-reap
+}
+
+@test "step4 keeps serving when accept() fails for want of descriptors (EMFILE)" {
+    check_survives_emfile step4-reap
+}
+
+@test "step4's child closes its copy of the listening socket: with the parent gone, the port is free" {
+    check_child_lets_go_of_listener step4-reap
 }
 
 @test "step4 reads a line that arrives in two pieces as one message" {
