@@ -12,8 +12,22 @@
 #   EX_PROG=$PWD/exercises/01-who-is-calling/server bats exercises/01-who-is-calling/check.bats
 # Student code may hang, fork without end or print without end: every wait has
 # a deadline, and what it writes to a file is capped (OUTPUT_LIMIT_KB).
+#
+# The lesson tests. Mark each test that checks the exercise's lesson (the one
+# the unchanged starter must fail) with bats-core's tag, on a comment line
+# just above its @test line:
+#   # bats test_tags=lesson
+#   @test "names each client: 'Connection from 127.0.0.1:PORT'" {
+# The other tests are the ones every version must keep passing (the client
+# still gets its reply, ...). tests/exercises.bats proves every checker both
+# ways with exercises/lib/prove.sh: on the unchanged starter at least one test
+# fails and every test that fails is a lesson test; on the reference solution
+# every test passes and none is skipped. `bats --filter-tags lesson
+# exercises/NN-*/check.bats` runs the lesson tests alone.
 
-REPO="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+# The repository this file is in (not the checker's: tests/grade.bats loads
+# this file from fake exercises elsewhere).
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$REPO/tests/harness.bash"
 CLIENT="$REPO/client/client"        # the repository's own client, known to be right
 PEER="$REPO/tests/peer"             # a client that misbehaves on request

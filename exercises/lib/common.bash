@@ -133,6 +133,7 @@ LOG_LIMIT_KB="${LOG_LIMIT_KB:-65536}"
 run_contained() {
     local deadline=$1 log=$2 pid rc=0
     shift 2
+    set +m      # a job of its own group would make setsid(1) fork; see below
     if command -v setsid >/dev/null 2>&1; then
         # This background job is not a group leader, so setsid(1) makes it the
         # leader of a new session without forking: its PID is the session's ID.
@@ -151,7 +152,7 @@ run_contained() {
     while kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; do
         if [ "$SECONDS" -ge "$end" ]; then
             kill_contained TERM
-            local grace=$((SECONDS + 2))
+            local grace=$((SECONDS + 1))
             while [ -n "$(contained_pids)" ] && [ "$SECONDS" -lt "$grace" ]; do sleep 0.1; done
             kill_contained KILL
             wait "$pid" 2>/dev/null || true
