@@ -1,0 +1,119 @@
+#!/usr/bin/env bats
+# Exercise 08, IPv6 too: one AF_INET6 listening socket with IPV6_V6ONLY
+# turned off answers clients on ::1 and on 127.0.0.1. The kernel is the
+# witness: ss lists exactly one listening socket, IPv6, v6only:0; and in a
+# private network namespace whose default is IPv6-only (bindv6only=1), the
+# server still answers on both addresses, which it does only if it turns
+# the option off itself. Without an IPv6 loopback address every check is
+# skipped, never passed.
+
+load ../lib/checker
+
+# require_ipv6_loopback: skips the test, with the reason, unless a socket can
+# listen on ::1 here (tests/peer tries, and says why not). The probe runs in
+# a subshell whose stderr is thrown away, or bash would report its kill there.
+require_ipv6_loopback() {
+    (
+        start_bg v6probe "$PEER" -l ::1
+        PROBE_PID=$BG_PID
+        DEADLINE=5 wait_until probe_done
+        kill -KILL -- "-$PROBE_PID"
+        wait "$PROBE_PID"
+    ) 2>/dev/null || true
+    grep -q '^Listening on port' "$T/v6probe.out" 2>/dev/null ||
+        skip "this machine has no IPv6 loopback address (::1): $(excerpt_file "$T/v6probe.err")"
+}
+probe_done() { grep -q '^Listening on port' "$T/v6probe.out" 2>/dev/null || ! alive "$PROBE_PID"; }
+
+# answered_on HOST TEXT: the client connecting to HOST sends TEXT and gets
+# "I got your message", and the server prints "Here is the message: TEXT".
+answered_on() {
+    run with_deadline client_to "$1" "$2"
+    if [ "$status" -ne 0 ] || [ "$output" != "I got your message" ]; then
+        fail_because "expected the client connecting to $1 to print 'I got your message' and exit 0," \
+            "got exit status $status and: $(excerpt "$output")"
+        return 1
+    fi
+    wait_until grep -qxF "Here is the message: $2" "$T/server.out" 2>/dev/null ||
+        fail_because "expected 'Here is the message: $2' on the server's stdout, got: $(excerpt_file "$T/server.out")"
+}
+client_to() { printf '%s\n' "$2" | "$CLIENT" "$1" "$PORT"; }
+
+@test "a client on ::1 (IPv6) is answered" {
+    require_ipv6_loopback
+    start_ex_server
+    answered_on ::1 "hello over IPv6"
+}
+
+@test "a client on 127.0.0.1 (IPv4) is answered too" {
+    require_ipv6_loopback
+    start_ex_server
+    answered_on 127.0.0.1 "hello over IPv4"
+}
+
+@test "(kernel, ss) one listening socket on the port: IPv6, any address, v6only:0" {
+    require_ipv6_loopback
+    command -v ss >/dev/null || skip "needs ss (iproute2, Linux) to ask the kernel which sockets listen"
+    start_ex_server
+    local all v6 v4 want
+    all=$(ss -Hltne "sport = :$PORT")
+    v6=$(ss -Hltn -6 "sport = :$PORT" | grep -c . || true)
+    v4=$(ss -Hltn -4 "sport = :$PORT" | grep -c . || true)
+    want="expected exactly one listening socket on port $PORT, an IPv6 one for any address that takes IPv4 too"
+    want="$want (ss: '*:$PORT' ... 'v6only:0'), the kernel lists"
+    # Columns: state, queue, backlog, local address, peer address, details.
+    [ "$(printf '%s\n' "$all" | grep -c .)" -eq 1 ] && [ "$v6" -eq 1 ] && [ "$v4" -eq 0 ] ||
+        fail_because "$want: $(excerpt "$(printf '%s\n' "$all" | awk '{ print $4 }')")"
+    case $(printf '%s\n' "$all" | awk '{ print $4 }') in
+        "*:$PORT" | "[::]:$PORT") ;;
+        *) fail_because "$want: $(excerpt "$(printf '%s\n' "$all" | awk '{ print $4 }')")" ;;
+    esac
+    case $all in
+        *v6only:1*) fail_because "$want: an IPv6-only socket ($(excerpt "$(printf '%s\n' "$all" | awk '{ print $4 }')"), v6only:1)" ;;
+    esac
+}
+
+# In a network namespace of its own (unshare -rn: a user namespace maps us to
+# root in it, so that we may configure its network), the loopback interface
+# is brought up and the default for IPV6_V6ONLY set to 1. A server that
+# relies on the default then refuses 127.0.0.1. NS_SCRIPT runs inside; it
+# exits 3 when the namespace cannot be set up (a skip, not a failure).
+NS_SCRIPT='
+prog=$1 client=$2 dir=$3
+ip link set lo up 2>&1 || exit 3
+echo 1 >/proc/sys/net/ipv6/bindv6only || exit 3
+"$prog" 0 >"$dir/ns-server.out" 2>"$dir/ns-server.err" </dev/null &
+port= tries=0
+while [ -z "$port" ] && [ "$tries" -lt 250 ] && kill -0 $! 2>/dev/null; do
+    sleep 0.02
+    tries=$((tries + 1))
+    port=$(sed -n "s/^Listening on port \([0-9][0-9]*\)\$/\1/p" "$dir/ns-server.out")
+done
+if [ -z "$port" ]; then
+    echo "the server did not print Listening on port N; its stderr: $(tail -n 2 "$dir/ns-server.err")"
+    exit 1
+fi
+rc=0
+for host in 127.0.0.1 ::1; do
+    out=$(printf "inside\n" | "$client" "$host" "$port" 2>&1)
+    [ "$out" = "I got your message" ] || { echo "on $host the client printed: $out"; rc=1; }
+done
+kill $!
+exit $rc
+'
+
+@test "(kernel, unshare) where IPv6 sockets are IPv6-only by default (bindv6only=1), both 127.0.0.1 and ::1 are answered" {
+    require_ipv6_loopback
+    command -v unshare >/dev/null || skip "needs unshare (util-linux, Linux) to make a private network namespace"
+    command -v ip >/dev/null || skip "needs ip (iproute2, Linux) to bring up the loopback of a private network namespace"
+    run with_deadline unshare -rn true
+    [ "$status" -eq 0 ] || skip "cannot make a private network namespace here (unshare -rn): $(excerpt "$output")"
+    run with_deadline unshare -rn bash -c "$NS_SCRIPT" ns-check "$EX_PROG" "$CLIENT" "$T"
+    case $status in
+        0) ;;
+        3) skip "cannot set up a private network namespace here (unshare -rn, bindv6only=1): $(excerpt "$output")" ;;
+        *) [ "$status" -ne 1 ] && output="unshare -rn failed with status $status: $output"
+           fail_because "expected clients on 127.0.0.1 and ::1 to get 'I got your message' with net.ipv6.bindv6only=1" \
+               "(does the server turn IPV6_V6ONLY off itself?), got: $(excerpt "$output")" ;;
+    esac
+}
