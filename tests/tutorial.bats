@@ -173,6 +173,72 @@ check_commands() {
     [ "${#targets[@]}" -gt 0 ] && [ "${#programs[@]}" -gt 0 ]
 }
 
+# chart_bars TUTORIAL: one line "SERVER CLIENTS VALUE" for each bar of the
+# one xychart in TUTORIAL, whose labels read "SERVER, N at once".
+chart_bars() {
+    awk '
+        /^```mermaid$/ { inside = 1; chart = 0; next }
+        inside && /^```$/ { inside = 0; next }
+        inside && /^xychart-beta/ { chart = 1; charts++ }
+        inside && chart && /^[[:space:]]*x-axis[[:space:]]*\[/ { labels = $0 }
+        inside && chart && /^[[:space:]]*bar[[:space:]]*\[/ { bars = $0 }
+        END {
+            if (charts != 1) { print "expected one xychart in the tutorial, found " charts + 0 > "/dev/stderr"; exit 1 }
+            sub(/^[^[]*\[/, "", labels); sub(/\][^]]*$/, "", labels)
+            sub(/^[^[]*\[/, "", bars); sub(/\][^]]*$/, "", bars)
+            nl = split(labels, l, /"[[:space:]]*,[[:space:]]*"/)
+            nb = split(bars, b, /[[:space:]]*,[[:space:]]*/)
+            if (nl != nb) { print "the chart has " nl " labels and " nb " bars" > "/dev/stderr"; exit 1 }
+            for (i = 1; i <= nl; i++) {
+                gsub(/"/, "", l[i]); gsub(/[[:space:]]/, "", b[i])
+                if (l[i] !~ /^[^, ]+, [0-9]+ at once$/) {
+                    print "a chart label is not of the form \"SERVER, N at once\": " l[i] > "/dev/stderr"; exit 1
+                }
+                split(l[i], part, /, | at once/)
+                print part[1], part[2], b[i]
+            }
+        }' "$1"
+}
+
+# results_rates RESULTS: one line "SERVER CLIENTS CONN/S" for each row of the
+# connection-rate table in RESULTS (bench/results.md).
+results_rates() {
+    awk -F'|' '
+        function trim(x) { gsub(/^[[:space:]]+|[[:space:]]+$/, "", x); return x }
+        NF > 4 { name = trim($2); n = trim($3); rate = trim($4)
+                 if (name ~ /^[a-z][a-z0-9+]*$/ && n ~ /^[0-9]+$/ && rate ~ /^[0-9]+$/) print name, n, rate }
+    ' "$1"
+}
+
+# check_chart TUTORIAL RESULTS: every bar of the chart is the rate RESULTS gives
+# for that server and number of clients at once, and the chart shows step2,
+# step3, step4 and at least one yardstick at every number of clients at once
+# that RESULTS has for step2.
+check_chart() {
+    local bars rates server n value want checked=0 others
+    bars=$(chart_bars "$1") || return 1
+    rates=$(results_rates "$2")
+    [ -n "$rates" ] || { echo "no connection rates found in $2" >&2; return 1; }
+    while read -r server n value; do
+        want=$(printf '%s\n' "$rates" | awk -v s="$server" -v n="$n" '$1 == s && $2 == n { print $3 }')
+        [ -n "$want" ] ||
+            { echo "the chart has a bar for '$server, $n at once', and $2 has no such row" >&2; return 1; }
+        [ "$value" = "$want" ] ||
+            { echo "the chart says $server, $n at once: $value connections/s; $2 says $want" >&2; return 1; }
+        checked=$((checked + 1))
+    done <<<"$bars"
+    for n in $(printf '%s\n' "$rates" | awk '$1 == "step2" { print $2 }'); do
+        for server in step2 step3 step4; do
+            printf '%s\n' "$bars" | awk -v s="$server" -v n="$n" '$1 == s && $2 == n { f = 1 } END { exit !f }' ||
+                { echo "the chart has no bar for '$server, $n at once'" >&2; return 1; }
+        done
+    done
+    others=$(printf '%s\n' "$bars" | awk '$1 !~ /^step[234]$/' | wc -l)
+    [ "$others" -gt 0 ] || { echo "the chart shows no yardstick beside step2, step3 and step4" >&2; return 1; }
+    echo "$checked bars checked"
+    [ "$checked" -gt 0 ]
+}
+
 @test "every diff in tutorial.md is made of hunks of the real diff between the files it names" {
     run check_diffs "$TUTORIAL"
     echo "$output"
@@ -196,6 +262,12 @@ check_commands() {
     grep -qx -- '+++ step2-loop/server.c' "$TUTORIAL"
     grep -qx -- '+++ step3-fork/server.c' "$TUTORIAL"
     grep -qx -- '+++ step4-reap/server.c' "$TUTORIAL"
+}
+
+@test "the chart in tutorial.md shows the connection rates of the committed bench/results.md" {
+    run check_chart "$TUTORIAL" "$ROOT/bench/results.md"
+    echo "$output"
+    [ "$status" -eq 0 ]
 }
 
 @test "tutorial.md has at least three diagrams of at least two kinds" {
@@ -245,4 +317,23 @@ check_commands() {
     run check_commands "$T/mutated.md"
     [ "$status" -ne 0 ]
     [[ $output == *"'./step5-poll/server'"* ]]
+}
+
+@test "the chart check fails when one bar differs from bench/results.md" {
+    awk '/^[[:space:]]*bar[[:space:]]*\[/ { sub(/\[[0-9]+/, "[1") } { print }' "$TUTORIAL" >"$T/mutated.md"
+    ! cmp -s "$TUTORIAL" "$T/mutated.md"
+    run check_chart "$T/mutated.md" "$ROOT/bench/results.md"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"the chart says step2, 1 at once: 1 connections/s"* ]]
+}
+
+@test "the chart check fails when bench/results.md has new numbers the chart lacks" {
+    awk -F'|' -v OFS='|' '{ n = $3; gsub(/ /, "", n) } $2 ~ /^ step4 +$/ && n == "8" { $4 = " 1 " } { print }' \
+        "$ROOT/bench/results.md" >"$T/results.md"
+    ! cmp -s "$ROOT/bench/results.md" "$T/results.md"
+    run check_chart "$TUTORIAL" "$T/results.md"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"the chart says step4, 8 at once:"*"says 1"* ]]
 }
