@@ -30,6 +30,7 @@ answered() {
 
 fds_are() { [ "$(count_fds "$SERVER_PID")" -eq "$1" ]; }
 
+# bats test_tags=lesson
 @test "every client gets its reply: 5 clients, one after another" {
     start_ex_server
     local i
@@ -38,6 +39,7 @@ fds_are() { [ "$(count_fds "$SERVER_PID")" -eq "$1" ]; }
     done
 }
 
+# bats test_tags=lesson
 @test "a silent client holds up nobody: others are answered while it waits, then it is answered too" {
     start_ex_server
     start_peer silent waitfor "$T/speak" send $'at last\n' read
@@ -48,6 +50,7 @@ fds_are() { [ "$(count_fds "$SERVER_PID")" -eq "$1" ]; }
         fail_because "expected the silent client, once it spoke, to get 'I got your message', got: $(excerpt_file "$T/silent.out")"
 }
 
+# bats test_tags=lesson
 @test "the parent closes its copy of each connection: after 10 clients it holds as many descriptors as before" {
     start_ex_server
     local before i

@@ -66,6 +66,7 @@ ends_with_status_0() {
         fail_because "expected the server to exit with status 0 $1, got: $ENDED"
 }
 
+# bats test_tags=lesson
 @test "SIGTERM while a client is mid-conversation: new clients are refused, that client gets its reply, the server exits 0" {
     start_ex_server
     start_silent_client talker
@@ -89,6 +90,7 @@ ends_with_status_0() {
     true
 }
 
+# bats test_tags=lesson
 @test "SIGTERM with no client connected: the server exits 0 at once" {
     start_ex_server
     served "before the stop"
@@ -96,6 +98,7 @@ ends_with_status_0() {
     ends_with_status_0 "at once after SIGTERM with no client connected"
 }
 
+# bats test_tags=lesson
 @test "a second SIGTERM while a client is still being served: the server exits 0 at once" {
     start_ex_server
     start_silent_client dawdler
