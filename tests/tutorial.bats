@@ -174,7 +174,8 @@ check_commands() {
 }
 
 # chart_bars TUTORIAL: one line "SERVER CLIENTS VALUE" for each bar of the
-# one xychart in TUTORIAL, whose labels read "SERVER, N at once".
+# one xychart in TUTORIAL, whose labels read "SERVER, N at once"; it fails
+# when the y-axis does not run from 0 past the longest bar.
 chart_bars() {
     awk '
         /^```mermaid$/ { inside = 1; chart = 0; next }
@@ -182,8 +183,15 @@ chart_bars() {
         inside && /^xychart-beta/ { chart = 1; charts++ }
         inside && chart && /^[[:space:]]*x-axis[[:space:]]*\[/ { labels = $0 }
         inside && chart && /^[[:space:]]*bar[[:space:]]*\[/ { bars = $0 }
+        inside && chart && /^[[:space:]]*y-axis/ { axis = $0 }
         END {
             if (charts != 1) { print "expected one xychart in the tutorial, found " charts + 0 > "/dev/stderr"; exit 1 }
+            # The axis must start at 0 and reach past the longest bar, or the
+            # bars lie about their sizes.
+            if (!match(axis, /[[:space:]]0[[:space:]]*-->[[:space:]]*[0-9]+[[:space:]]*$/)) {
+                print "the chart'"'"'s y-axis must give a range from 0: y-axis \"...\" 0 --> MAX" > "/dev/stderr"; exit 1
+            }
+            top = axis; sub(/^.*-->[[:space:]]*/, "", top); top += 0
             sub(/^[^[]*\[/, "", labels); sub(/\][^]]*$/, "", labels)
             sub(/^[^[]*\[/, "", bars); sub(/\][^]]*$/, "", bars)
             nl = split(labels, l, /"[[:space:]]*,[[:space:]]*"/)
@@ -195,6 +203,7 @@ chart_bars() {
                     print "a chart label is not of the form \"SERVER, N at once\": " l[i] > "/dev/stderr"; exit 1
                 }
                 split(l[i], part, /, | at once/)
+                if (b[i] + 0 > top) { print "the bar for " l[i] " (" b[i] ") is longer than the y-axis (" top ")" > "/dev/stderr"; exit 1 }
                 print part[1], part[2], b[i]
             }
         }' "$1"
@@ -336,4 +345,13 @@ check_chart() {
     echo "$output"
     [ "$status" -ne 0 ]
     [[ $output == *"the chart says step4, 8 at once:"*"says 1"* ]]
+}
+
+@test "the chart check fails when the y-axis is shorter than the longest bar" {
+    sed 's/^\(    y-axis .*\) 0 --> [0-9]*$/\1 0 --> 100/' "$TUTORIAL" >"$T/mutated.md"
+    ! cmp -s "$TUTORIAL" "$T/mutated.md"
+    run check_chart "$T/mutated.md" "$ROOT/bench/results.md"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"is longer than the y-axis (100)"* ]]
 }
