@@ -10,6 +10,9 @@
 # student's file and sets it, and so do make grade and tests/exercises.bats
 # (which point it at a starter or a reference solution). Run by hand:
 #   EX_PROG=$PWD/exercises/01-who-is-calling/server bats exercises/01-who-is-calling/check.bats
+# $EX_SRC is the student's source file, for the rare check that can only read
+# the source (its test's name then says "(read from the source)"); the scripts
+# set it (make grade to a copy the student's program cannot change).
 # Student code may hang, fork without end or print without end: every wait has
 # a deadline, and what it writes to a file is capped (OUTPUT_LIMIT_KB).
 #

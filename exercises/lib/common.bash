@@ -116,9 +116,14 @@ build_program() {
 # ---------------------------------------------------------------- running with a deadline
 
 # bats inside bats (tests/exercises.bats) must not inherit the outer run's
-# variables, or the inner one writes into the outer one's directories.
+# variables, or the inner one writes into the outer one's directories, nor
+# the outer one's PATH, which starts with bats' own libexec directory (where
+# `bats` is the inner script, not the command).
 clean_bats_env() {
     local v
+    if [ -n "${BATS_LIBEXEC:-}" ]; then
+        PATH=$(printf '%s\n' "$PATH" | tr ':' '\n' | grep -vxF -- "$BATS_LIBEXEC" | paste -sd: -)
+    fi
     for v in $(compgen -v | grep '^BATS_'); do
         unset "$v" 2>/dev/null || true
     done
@@ -233,4 +238,20 @@ tap_for_students() {
         { if (infail) said = said "        " $0 "\n" }
         END { flush() }
     ' "$1"
+}
+
+# tap_incomplete LOG: when bats ran fewer tests than it planned (a checker
+# that broke off, or bats itself failing), says so with what bats said.
+tap_incomplete() {
+    local planned ran
+    planned=$(tap_planned "$1")
+    ran=$(grep -Ec '^(not )?ok [0-9]+' "$1" | tr -d ' ')
+    if [ -z "$planned" ]; then
+        echo "(bats did not run the checker; it said:)"
+    elif [ "$ran" -lt "$planned" ]; then
+        echo "(bats ran $ran of the $planned checks; it said:)"
+    else
+        return 0
+    fi
+    grep -Ev '^(not )?ok [0-9]+|^# |^1\.\.' "$1" | head -n 10 | cut -c1-300
 }

@@ -104,8 +104,9 @@ check() {
     echo "checking it with $(grep -c '^[[:space:]]*@test' "$dir/check.bats" | tr -d ' ') checks from exercises/$(basename "$dir")/check.bats"
     clean_bats_env
     rc=0
-    EX_PROG="$prog" run_contained "$EX_RUN_DEADLINE" "$log" env EX_PROG="$prog" "${BATS:-bats}" --tap "$dir/check.bats" || rc=$?
+    run_contained "$EX_RUN_DEADLINE" "$log" env EX_PROG="$prog" EX_SRC="$dir/$starter" "${BATS:-bats}" --tap "$dir/check.bats" || rc=$?
     tap_for_students "$log"
+    tap_incomplete "$log"
     planned=$(tap_planned "$log")
     ok=$(tap_count ok "$log")
     failed=$(tap_count failed "$log")
@@ -117,8 +118,7 @@ check() {
         exit 1
     fi
     if [ -z "$planned" ]; then
-        echo "$nn: the checker did not run; what bats said:"
-        sed -n '1,20p' "$log"
+        echo "$nn: the checker did not run (see what bats said above)."
         save_status "$dir" "$starter" "not yet"
         exit 1
     fi

@@ -34,6 +34,9 @@ GRADE_MEMORY_KB="${GRADE_MEMORY_KB:-1048576}"     # address space per process
 GRADE_SOURCE_KB="${GRADE_SOURCE_KB:-512}"         # a larger "source" is not built
 export OUTPUT_LIMIT_KB="${OUTPUT_LIMIT_KB:-4096}"
 GRADE_OUT="${GRADE_OUT:-$REPO/build/grade}"
+# Where each run's directory goes; as root, the student's user must be able
+# to enter it (a bats test's own directory is not a place for it).
+GRADE_TMPDIR="${GRADE_TMPDIR:-${TMPDIR:-/tmp}}"
 BATS="${BATS:-bats}"
 
 say() { printf '%s\n' "$*" >&2; }
@@ -181,9 +184,10 @@ grade_one() {
     # $run (root's) holds the wrapper and bats' files, which the student's
     # program must not be able to change; $run/student (the student's user's)
     # holds the source and the program, and is the program's working directory.
-    run=$(mktemp -d "${TMPDIR:-/tmp}/grade.XXXXXX") || { echo "cannot make a temporary directory" >"$log"; echo failed; return; }
+    run=$(mktemp -d "$GRADE_TMPDIR/grade.XXXXXX") || { echo "cannot make a temporary directory" >"$log"; echo failed; return; }
     chmod 755 "$run"
-    mkdir "$run/tmp" "$run/student"
+    mkdir "$run/tmp" "$run/student" "$run/source"
+    cp "$src" "$run/source/$starter"
     cp "$src" "$run/student/$starter"
     prog="$run/student/${starter%.c}"
     [ -z "$ROOT_MODE" ] || chown -R "$GRADE_UID:$GRADE_UID" "$run/student"
@@ -202,6 +206,7 @@ EOF
         ${prefix[@]+"${prefix[@]}"} $CC $WARN $EX_WERROR $CFLAGS -o "$prog" "$run/student/$starter") || rc=$?
     kill_student_processes
     {
+        [ -z "$ROOT_MODE" ] || echo "== as user $GRADE_UID"
         echo "== build: $CC $WARN $EX_WERROR $CFLAGS"
         head -c 65536 "$run/build.log"
     } >"$log"
@@ -216,7 +221,7 @@ EOF
     write_wrapper "$run/run-student" "$prog"
     rc=0
     (cd "$run/student" && clean_bats_env && TMPDIR="$run/tmp" run_contained "$GRADE_DEADLINE" "$run/checks.tap" \
-        env EX_PROG="$run/run-student" TMPDIR="$run/tmp" "$BATS" --tap "$exdir/check.bats") || rc=$?
+        env EX_PROG="$run/run-student" EX_SRC="$run/source/$starter" TMPDIR="$run/tmp" "$BATS" --tap "$exdir/check.bats") || rc=$?
     kill_student_processes
     planned=$(tap_planned "$run/checks.tap")
     ok=$(tap_count ok "$run/checks.tap")
@@ -225,7 +230,7 @@ EOF
     {
         echo "== checks: exercises/$(basename "$exdir")/check.bats"
         tap_for_students "$run/checks.tap" | head -c 65536
-        [ -n "$planned" ] || { echo "(bats did not run the checker; it said:)"; head -c 4096 "$run/checks.tap"; }
+        tap_incomplete "$run/checks.tap"
     } >>"$log"
     rm -rf "$run"
     if [ "$rc" -eq 124 ]; then
@@ -260,6 +265,15 @@ done
 [ ${#STUDENTS[@]} -gt 0 ] || die "no student folders in $SUBMISSIONS"
 
 mkdir -p "$GRADE_OUT/logs"
+if [ -n "$ROOT_MODE" ]; then
+    pick_student_user || exit 2
+    probe=$(mktemp -d "$GRADE_TMPDIR/grade.XXXXXX") || die "cannot make a directory in $GRADE_TMPDIR (set GRADE_TMPDIR)"
+    chmod 755 "$probe"
+    reachable=1
+    "${AS_STUDENT[@]}" test -x "$probe" || reachable=
+    rmdir "$probe"
+    [ -n "$reachable" ] || die "student code runs as another user, who cannot enter $GRADE_TMPDIR; set GRADE_TMPDIR to a directory anyone may enter (such as /tmp)"
+fi
 CSV="$GRADE_OUT/grades.csv"
 TABLE="$GRADE_OUT/grades.txt"
 

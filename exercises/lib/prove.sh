@@ -44,7 +44,9 @@ joined() { awk 'NR > 1 { printf "; " } { printf "%s", $0 }'; }
 check_program() {
     local which=$1 src=$2 prog start
     mkdir -p "$scratch/$which"
-    prog="$scratch/$which/$(basename "${src%.c}")"
+    cp "$src" "$scratch/$which/"
+    src="$scratch/$which/$(basename "$src")"
+    prog="${src%.c}"
     TAP="$out/$nn.$which.tap"
     if ! build_program "$src" "$prog" "$scratch/$which/build.log"; then
         verdict "$which" bad "it does not build: $(head -n 3 "$scratch/$which/build.log" | joined)"
@@ -52,7 +54,7 @@ check_program() {
     fi
     start=$SECONDS
     RC=0
-    (clean_bats_env && run_contained "$PROVE_DEADLINE" "$TAP" env EX_PROG="$prog" "$BATS" --tap "$dir/check.bats") || RC=$?
+    (clean_bats_env && run_contained "$PROVE_DEADLINE" "$TAP" env EX_PROG="$prog" EX_SRC="$src" "$BATS" --tap "$dir/check.bats") || RC=$?
     SECS=$((SECONDS - start))
 }
 

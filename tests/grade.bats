@@ -1,0 +1,188 @@
+#!/usr/bin/env bats
+# make grade SUBMISSIONS=DIR (exercises/lib/grade.sh): a class where one student
+# got it right, one got it wrong, one does not compile, one hangs, one forks
+# without end, one prints without end, one sent nothing and one sent a
+# check.bats of their own. Each is reported for what it is, the whole run ends
+# in bounded time, and nothing it started is left: no process, no directory.
+# It grades a fake exercise built here (serve two clients in a row), so that
+# the test does not depend on any real exercise's checker.
+
+load helper
+
+# The class is graded once, for the whole file: setup_file builds the fake
+# exercise and the class in $G, runs make grade on it with a short deadline
+# per checker, and keeps its output, status and time in $G.
+setup_file() {
+    G="$BATS_FILE_TMPDIR/g"
+    mkdir -p "$G"
+    # The harness's deadlines and group-killing, for this one command.
+    T=$G
+    BG_PIDS=()
+    HARNESS_GROUPS="$G/.process-groups"
+    : >"$HARNESS_GROUPS"
+    # Run as root, the students' programs run as other users, who may not
+    # enter bats' own directories: their directories go in one of their own.
+    GT=$(mktemp -d "${TMPDIR:-/tmp}/grade-test.XXXXXX")
+    chmod 755 "$GT"
+    echo "$GT" >"$G/gt"
+    grade_class >"$G/output" 2>&1
+    echo "$?" >"$G/status"
+    stop_everything
+}
+
+teardown_file() {
+    local gt
+    gt=$(cat "$BATS_FILE_TMPDIR/g/gt" 2>/dev/null) && [ -n "$gt" ] && rm -rf "$gt"
+    return 0
+}
+
+grade_class() {
+    local ex="$T/exercises/01-echo" s
+    mkdir -p "$ex"
+    printf '# 01. Echo twice\n\nAfter: Step 2\n' >"$ex/README.md"
+    cp "$ROOT/step2-loop/server.c" "$ex/server.c"
+    # (bats would read a line of this file that starts with @test as a test
+    # of its own, even inside a here-document: hence "TEST" and sed.)
+    sed 's/^TEST /@test /' >"$ex/check.bats" <<EOF
+#!/usr/bin/env bats
+# A fake exercise for tests/grade.bats: the server serves two clients in a row.
+load "$ROOT/exercises/lib/checker"
+DEADLINE=30     # longer than make grade's own deadline below
+
+# bats test_tags=lesson
+TEST "serves two clients in a row" {
+    start_ex_server
+    served one
+    served two
+}
+EOF
+    for s in good failing broken hangs forks prints cheats; do mkdir -p "$T/class/$s/01-echo"; done
+    mkdir -p "$T/class/absent"
+    cp "$ROOT/step2-loop/server.c" "$T/class/good/01-echo/"
+    cp "$ROOT/step1-single/server.c" "$T/class/failing/01-echo/"      # serves one, then exits
+    printf 'int main(void) { return x; }\n' >"$T/class/broken/01-echo/server.c"
+    # Announces a port, never accepts, and ignores SIGTERM.
+    cat >"$T/class/hangs/01-echo/server.c" <<'EOF'
+#define _POSIX_C_SOURCE 200809L
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int main(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    signal(SIGTERM, SIG_IGN);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 5) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+        return 1;
+    printf("Listening on port %d\n", ntohs(a.sin_port));
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+EOF
+    # The same, then every process forks once, and each child leaves for a
+    # session of its own, until fork fails; then they all wait. (A bomb that
+    # spins would do the same and burn both cores of the machine meanwhile.)
+    sed 's/^        pause();$/        if (fork() == 0) setsid(); else pause();/' \
+        "$T/class/hangs/01-echo/server.c" >"$T/class/forks/01-echo/server.c"
+    cat >"$T/class/prints/01-echo/server.c" <<'EOF'
+#include <stdio.h>
+
+int main(void)
+{
+    for (;;)
+        puts("Listening on port 0, and on, and on, and on, and on, and on, and on ...");
+}
+EOF
+    # A submission's own checker is never used: this one passes anything.
+    cp "$ROOT/step1-single/server.c" "$T/class/cheats/01-echo/"
+    printf '@%s "anything" { true; }\n' test >"$T/class/cheats/01-echo/check.bats"
+    local start=$SECONDS rc=0
+    DEADLINE=120 with_deadline env EXERCISES_DIR="$T/exercises" GRADE_OUT="$T/out" GRADE_TMPDIR="$GT" \
+        GRADE_DEADLINE=5 OUTPUT_LIMIT_KB=1024 make -s -C "$ROOT" grade SUBMISSIONS="$T/class" || rc=$?
+    echo "$((SECONDS - start))" >"$T/elapsed"
+    return "$rc"
+}
+
+# grade_is STUDENT RESULT: the CSV's row for STUDENT says RESULT.
+grade_is() {
+    local row
+    row=$(grep "^$1," "$G/out/grades.csv")
+    expect_same "grades.csv's row for $1" "$1,$2" "$row"
+}
+
+# run_users: the user IDs the runs ran as (as root), from the logs.
+run_users() { sed -n 's/^== as user \([0-9][0-9]*\)$/\1/p' "$G"/out/logs/*/01.txt | sort -u; }
+
+# graded: what make grade did, for one test: sets status, output, elapsed.
+graded() {
+    G="$BATS_FILE_TMPDIR/g"
+    status=$(cat "$G/status")
+    output=$(cat "$G/output")
+    elapsed=$(cat "$G/elapsed")
+    [ "$status" -eq 0 ] || fail_because "expected make grade to exit 0, got $status: $(excerpt "$output")"
+}
+
+@test "make grade reports each submission for what it is: passed, failed, does not build, timed out, missing" {
+    graded
+    expect_same "grades.csv's first line" "student,01-echo" "$(head -n 1 "$G/out/grades.csv")"
+    grade_is absent missing
+    grade_is broken "does not build"
+    grade_is cheats failed
+    grade_is failing failed
+    grade_is forks "timed out"
+    grade_is good passed
+    grade_is hangs "timed out"
+    grade_is prints failed
+    # The table on stdout says the same.
+    [[ $output == *"good                 passed"* ]] ||
+        fail_because "expected the table to show 'good' as passed, got: $(excerpt "$output")"
+    # What each run printed is kept, in plain words.
+    grep -q "error: .x. undeclared" "$G/out/logs/broken/01.txt" ||
+        fail_because "expected the compiler's message in broken's log, got: $(excerpt_file "$G/out/logs/broken/01.txt")"
+    grep -q "expected the client sending 'two' to print 'I got your message'" "$G/out/logs/failing/01.txt" ||
+        fail_because "expected the checker's expected/got line in failing's log, got: $(excerpt_file "$G/out/logs/failing/01.txt")"
+}
+
+@test "make grade ends in bounded time and leaves no process, no directory and no huge file behind" {
+    graded
+    # Two runs stop at the 5 s deadline (with a second's grace); the rest take a second or two.
+    [ "$elapsed" -lt 60 ] || fail_because "expected make grade to take well under 60s, took ${elapsed}s"
+    local leftovers
+    leftovers=$(ls -A "$(cat "$G/gt")")
+    [ -z "$leftovers" ] || fail_because "expected make grade to remove its directories, found: $(excerpt "$leftovers")"
+    if [ "$(id -u)" -eq 0 ]; then
+        local users uid
+        users=$(run_users)
+        [ "$(printf '%s\n' "$users" | grep -c .)" -ge 7 ] ||
+            fail_because "expected each run (as root) to run as a user ID of its own, got: $(excerpt "$users")"
+        for uid in $users; do
+            left=$(ps -A -o uid= -o pid= -o stat= -o args= | awk -v u="$uid" '$1 == u && $3 !~ /^Z/')
+            [ -z "$left" ] || fail_because "expected no process of user $uid after make grade, found: $(excerpt "$left")"
+        done
+    fi
+    left=$(ps -A -o pid= -o args= | grep -F -e "$G/" -e "$(cat "$G/gt")/" | grep -v grep || true)
+    [ -z "$left" ] || fail_because "expected no process running from the class's directories after make grade, found: $(excerpt "$left")"
+    local big
+    big=$(find "$G/out" -type f -size +200k)
+    [ -z "$big" ] || fail_because "expected every log to stay small, found: $(ls -l $big)"
+    [ "${#output}" -lt 20000 ] || fail_because "expected make grade to print a short table, it printed ${#output} bytes"
+}
+
+@test "make grade without SUBMISSIONS, or with a folder that is not there, says so and exits non-zero" {
+    run with_deadline make -s -C "$ROOT" grade
+    [ "$status" -ne 0 ] || fail_because "expected a non-zero exit without SUBMISSIONS, got 0"
+    [[ $output == *"SUBMISSIONS=DIR"* ]] || fail_because "expected a hint 'SUBMISSIONS=DIR', got: $(excerpt "$output")"
+    run with_deadline make -s -C "$ROOT" grade SUBMISSIONS="$T/nothing-here"
+    [ "$status" -ne 0 ] || fail_because "expected a non-zero exit for a missing folder, got 0"
+    [[ $output == *"is not a directory"* ]] || fail_because "expected 'is not a directory', got: $(excerpt "$output")"
+}
