@@ -98,6 +98,23 @@ silent_client_then_next() {
         fail_because "expected the next client to get 'I got your message', got: $(excerpt_file "$T/next.out")"
 }
 
+# A limit checked only before the first read lets a client hold the server
+# by sending a few bytes and then nothing.
+@test "a client that sends half a line and then nothing is dropped too" {
+    IDLE_TIMEOUT=1 start_ex_server
+    start_peer half send "half a li" waitfor "$T/never"
+    wait_until queue_is 0
+    wait_until server_unread_is 0          # the server has read "half a li"
+    local half_port
+    half_port=$(client_ports)
+    if ! DEADLINE=5 wait_until server_closed "$half_port" 2>/dev/null; then
+        fail_because "expected the server to drop a client that sent 'half a li' and then nothing, with" \
+            "IDLE_TIMEOUT=1; after 5 s the kernel still shows the client's end as: $(client_state "$half_port")"
+        return 1
+    fi
+    served "after half a line"
+}
+
 @test "a client that pauses for 1 s in the middle of its line, with IDLE_TIMEOUT=3, is served" {
     IDLE_TIMEOUT=3 start_ex_server
     start_peer slow send "slow " waitfor "$T/go" send $'but here\n' shutdown read
