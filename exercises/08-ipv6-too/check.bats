@@ -27,8 +27,9 @@ probe_done() { grep -q '^Listening on port' "$T/v6probe.out" 2>/dev/null || ! al
 
 # answered_on HOST TEXT: the client connecting to HOST sends TEXT and gets
 # "I got your message", and the server prints "Here is the message: TEXT".
+# A correct server answers in milliseconds; 5 s keeps a hanging one short.
 answered_on() {
-    run with_deadline client_to "$1" "$2"
+    DEADLINE=5 run with_deadline client_to "$1" "$2"
     if [ "$status" -ne 0 ] || [ "$output" != "I got your message" ]; then
         fail_because "expected the client connecting to $1 to print 'I got your message' and exit 0," \
             "got exit status $status and: $(excerpt "$output")"
