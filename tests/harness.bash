@@ -227,6 +227,7 @@ excerpt_file() {
 }
 
 # fail_because MESSAGE...: prints MESSAGE as one line on stderr and fails.
+# Under bats' set -e, nothing after it runs: print anything else first.
 fail_because() {
     printf '%s\n' "$*" >&2
     return 1

@@ -389,7 +389,7 @@ check_survives_emfile() {
         fail_because "expected 'ERROR on accept: Too many open files' on the server's stderr, got: $(excerpt_file "$T/server.err")"
     prlimit --pid "$SERVER_PID" --nofile="$soft":
     wait_until grep -qx "I got your message" "$T/waiting.out" || {
-        fail_because "expected the waiting client to be served once a descriptor was free, got: $(excerpt_file "$T/waiting.out") $(excerpt_file "$T/waiting.err")"
+        echo "expected the waiting client to be served once a descriptor was free, got: $(excerpt_file "$T/waiting.out") $(excerpt_file "$T/waiting.err")" >&2
         server_said
         return 1
     }

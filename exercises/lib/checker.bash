@@ -101,8 +101,8 @@ client_says() { printf '%s\n' "$1" | "$CLIENT" 127.0.0.1 "$PORT"; }
 served() {
     ask "$1"
     if [ "$status" -ne 0 ] || [ "$output" != "I got your message" ]; then
-        fail_because "expected the client sending '$1' to print 'I got your message' and exit 0," \
-            "got exit status $status and: $(excerpt "$output")"
+        echo "expected the client sending '$1' to print 'I got your message' and exit 0," \
+            "got exit status $status and: $(excerpt "$output")" >&2
         server_said
         return 1
     fi
