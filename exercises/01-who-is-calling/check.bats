@@ -21,6 +21,10 @@ clients_are() { [ "$(client_ports | grep -c .)" -eq "$1" ]; }
 # connection_lines: what the server printed on its lines that name a client.
 connection_lines() { grep '^Connection from' "$T/server.out" || true; }
 connection_lines_are() { [ "$(connection_lines | grep -c .)" -ge "$1" ]; }
+messages_at_least() { [ "$(grep -c '^Here is the message' "$T/server.out")" -ge "$1" ]; }
+
+# joined: the lines of stdin on one line, separated by " | ".
+joined() { awk 'NR > 1 { printf " | " } { printf "%s", $0 }'; }
 
 # call NAME TEXT: a client that connects and stays silent until the test
 # touches $T/NAME.go, then sends TEXT as a line and reads the reply. Sets
@@ -73,8 +77,3 @@ call() {
     served "hello from the client"
     server_is_alive
 }
-
-# joined: the lines of stdin on one line, separated by " | ".
-joined() { awk 'NR > 1 { printf " | " } { printf "%s", $0 }'; }
-
-messages_at_least() { [ "$(grep -c '^Here is the message' "$T/server.out")" -ge "$1" ]; }
