@@ -15,9 +15,15 @@
 # of its own, and every one of those groups is killed when the demo ends,
 # also when it is interrupted with Ctrl-C.
 # Read more: tutorial.md, and README.md for what to install.
+#
+# Written for bash 3.2 (macOS's /bin/bash) and later. One Ctrl-C must always
+# stop it, so it never runs a command substitution $(...): bash 5.2 can lose a
+# SIGINT that arrives while it waits for one (that child is not a job, and the
+# INT trap never runs). Checks are pipelines whose exit status is the answer,
+# and values come back through files and `read`.
 
 set -u
-cd "$(dirname "$0")" || exit 1
+case $0 in */*) cd "${0%/*}" || exit 1 ;; esac
 
 CLIENT=./client/client
 DEADLINE=${DEADLINE:-10}       # seconds any one condition may take
@@ -29,22 +35,32 @@ else
     BOLD='' DIM='' GREEN='' YELLOW='' PLAIN=''
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tcp-demo.XXXXXX") || exit 1
+WORK=                           # set once the demo's directory exists
 GROUPS_STARTED=()
 
 # ---------------------------------------------------------------- cleaning up
 
+# cleanup: kills every process group the demo started and removes its files.
+# A group is written down only after its fork, so a signal in between would
+# hide it; `jobs -p` lists every background job bash knows, that one too.
 cleanup() {
     local pgid
-    trap - INT TERM EXIT
+    trap '' INT TERM            # a second Ctrl-C must not cut the cleaning short
+    trap - EXIT
     exec 7>&-
-    for pgid in "${GROUPS_STARTED[@]}"; do
+    [ -n "$WORK" ] && jobs -p >"$WORK/jobs"
+    for pgid in ${GROUPS_STARTED[@]+"${GROUPS_STARTED[@]}"}; do
         kill -TERM -- "-$pgid" 2>/dev/null
     done
-    for pgid in "${GROUPS_STARTED[@]}"; do
-        wait "$pgid" 2>/dev/null
-    done
-    rm -rf "$WORK"
+    if [ -n "$WORK" ]; then
+        while read -r pgid; do
+            kill -TERM -- "-$pgid" 2>/dev/null || kill -TERM "$pgid" 2>/dev/null
+        done <"$WORK/jobs"
+    fi
+    # Waits for the jobs only (`wait` knows no other processes): a killed
+    # server's forked children go a moment later, on their own.
+    wait 2>/dev/null
+    [ -z "$WORK" ] || rm -rf "$WORK"
 }
 interrupted() {
     echo
@@ -52,8 +68,15 @@ interrupted() {
     cleanup
     exit 130
 }
+# Set before anything is started or made, so that nothing escapes them.
 trap interrupted INT TERM
 trap cleanup EXIT
+
+# A directory of our own for what the programs print. mkdir fails rather than
+# reuse a directory that exists; the name is set only once it is ours.
+work="${TMPDIR:-/tmp}/tcp-demo.$$.$RANDOM"
+mkdir -m 700 "$work" || exit 1
+WORK=$work
 
 # ---------------------------------------------------------------- telling
 
@@ -63,27 +86,36 @@ notice()  { printf '%s>> %s%s\n' "$YELLOW" "$*" "$PLAIN"; }
 # show CMD-TEXT: prints a command the way a reader would type it.
 show()    { printf '%s$ %s%s\n' "$GREEN" "$*" "$PLAIN"; }
 # indent FILE: prints what a program wrote, set off from the narration.
-indent()  { sed "s/[[:space:]]*\$//; s/^/${DIM}    | /; s/\$/${PLAIN}/" "$1"; }
-pause()   { [ "$PAUSE" = 0 ] || sleep "$PAUSE"; }
+# (7>&-: see "Descriptor 7" below.)
+indent()  { sed "s/[[:space:]]*\$//; s/^/${DIM}    | /; s/\$/${PLAIN}/" "$1"; } 7>&-
+pause()   { [ "$PAUSE" = 0 ] || sleep "$PAUSE"; } 7>&-
 # die MESSAGE: stops the tour, showing what the programs said so far.
 die() {
-    local f
+    local f name
     printf 'demo: %s\n' "$*" >&2
     for f in "$WORK"/*.out; do
-        [ -s "$f" ] && printf 'demo: %s said:\n' "$(basename "$f" .out)" >&2 && sed 's/^/    /' "$f" >&2
+        name=${f##*/}
+        [ -s "$f" ] && printf 'demo: %s said:\n' "${name%.out}" >&2 && sed 's/^/    /' "$f" >&2
     done
     exit 1
 }
 
 # ---------------------------------------------------------------- running things
 
+# Descriptor 7 is the demo's end of the silent client's FIFO (see
+# silent_client). No program it starts may inherit it: a client holding a
+# writer on its own input would never see end of file, not even once the
+# demo is gone. Hence the `7>&-` on every command, and every function that
+# runs programs, that may run while it is open. (A redirection written after a
+# function's body applies to each call of it.)
+
 # wait_until CMD...: polls CMD every 20 ms; gives up after $DEADLINE seconds.
 # A $(...) in CMD's arguments would be expanded once only: use a function.
 wait_until() {
     local end=$((SECONDS + DEADLINE))
-    until "$@"; do
+    until "$@" 7>&-; do
         [ "$SECONDS" -lt "$end" ] || return 1
-        sleep 0.02
+        sleep 0.02 7>&-
     done
 }
 
@@ -93,7 +125,7 @@ start() {
     local name=$1
     shift
     set -m
-    "$@" >"$WORK/$name.out" 2>&1 </dev/null &
+    "$@" >"$WORK/$name.out" 2>&1 </dev/null 7>&- &
     LAST=$!
     set +m
     GROUPS_STARTED+=("$LAST")
@@ -105,8 +137,16 @@ start_server() {
     start server "./$1/server" 0
     SERVER=$LAST
     wait_until grep -q '^Listening on port [0-9]' "$WORK/server.out" ||
-        die "$1/server did not announce its port: $(cat "$WORK/server.out")"
-    PORT=$(sed -n 's/^Listening on port \([0-9][0-9]*\)$/\1/p' "$WORK/server.out")
+        die "$1/server did not announce its port"
+    read_port
+}
+# read_port: PORT from the server's first line, "Listening on port N".
+read_port() {
+    local listening on port
+    read -r listening on port PORT <"$WORK/server.out"
+    case $PORT in
+        '' | *[!0-9]*) die "cannot read the port in the server's first line" ;;
+    esac
 }
 
 stop_server() {
@@ -114,7 +154,8 @@ stop_server() {
     wait "$SERVER" 2>/dev/null
 }
 
-running() { kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" | cut -c1)" != Z ]; }
+# running PID: it has not ended (a zombie has ended: only its status is left).
+running() { kill -0 "$1" 2>/dev/null && ! ps -o stat= -p "$1" | grep -q '^Z'; } 7>&-
 finished() { ! running "$1"; }
 
 # client NAME TEXT: the real client in the background, sending TEXT.
@@ -125,7 +166,11 @@ client() {
 
 # silent_client NAME: the real client, connected, but with nothing typed yet:
 # its standard input is a FIFO that the demo holds open on descriptor 7 and
-# writes the line into later (speak).
+# writes the line into later (speak). The demo opens it for reading and
+# writing, which Linux does without waiting for another process to open the
+# other end (fifo(7); POSIX leaves it undefined). The client opens it for
+# reading only, and has no descriptor 7 (start closes it): when the demo
+# closes its end, or dies, the client reads end of file.
 silent_client() {
     rm -f "$WORK/fifo"
     mkfifo "$WORK/fifo" || die "cannot make a FIFO in $WORK"
@@ -146,30 +191,30 @@ have_ss() { command -v ss >/dev/null 2>&1; }
 
 # connected_clients_are N: N clients are connected to our port.
 connected_clients_are() {
-    local n
     if have_ss; then
-        n=$(ss -Htn state established "dport = :$PORT" | wc -l | tr -d ' ')
+        ss -Htn state established "dport = :$PORT" | awk -v want="$1" 'END { exit (NR != want) }'
     else
-        n=$(netstat -an -p tcp | awk -v end=".$PORT" '$6 == "ESTABLISHED" &&
-            substr($5, length($5) - length(end) + 1) == end { n++ } END { print n + 0 }')
-    fi
-    [ "$n" -eq "$1" ]
-}
-# queued: connections the kernel completed that nobody has accept()ed yet.
-queued() {
-    if have_ss; then
-        ss -Hltn "sport = :$PORT" | awk '{ print $2; exit }'
-    else
-        netstat -Lan -p tcp | awk -v end=".$PORT" \
-            'substr($2, length($2) - length(end) + 1) == end { split($1, q, "/"); print q[1]; exit }'
+        netstat -an -p tcp | awk -v end=".$PORT" -v want="$1" '$6 == "ESTABLISHED" &&
+            substr($5, length($5) - length(end) + 1) == end { n++ } END { exit (n + 0 != want) }'
     fi
 }
-queued_is() { [ "$(queued)" = "$1" ]; }
+# queued_is N: N connections to our listening socket are complete, and
+# nobody has accept()ed them yet (it fails when the socket is not found).
+queued_is() {
+    if have_ss; then
+        ss -Hltn "sport = :$PORT" | awk -v want="$1" '{ q = $2; found = 1; exit }
+            END { exit !(found && q == want) }'
+    else
+        netstat -Lan -p tcp | awk -v end=".$PORT" -v want="$1" '
+            substr($2, length($2) - length(end) + 1) == end { split($1, q, "/"); found = 1; exit }
+            END { exit !(found && q[1] == want) }'
+    fi
+}
 # line_arrived: some connection to the server holds bytes it has not read yet
 # (B's line, waiting in the kernel). Only ss tells; elsewhere we trust it.
 line_arrived() {
     have_ss || return 0
-    [ -n "$(ss -Htn "sport = :$PORT" | awk '$2 > 0')" ]
+    ss -Htn "sport = :$PORT" | awk '$2 > 0 { found = 1 } END { exit !found }'
 }
 # show_queue: shows the listening socket's queue the way a reader would ask.
 show_queue() {
@@ -186,16 +231,18 @@ show_queue() {
         say "The first number counts connections the kernel has completed and queued"
         say "that nobody has accept()ed yet: one. That is B."
     fi
-}
+} 7>&-
 
 served_line() { grep -qxF "Here is the message: $1" "$WORK/server.out"; }
 
-# children [STATE]: the server's child processes (only zombies with Z).
+# children [STATE]: sets CHILDREN to the number of the server's child
+# processes (only zombies with Z).
 children() {
     ps -A -o ppid= -o stat= | awk -v p="$SERVER" -v s="${1:-}" \
-        '$1 == p && substr($2, 1, length(s)) == s { n++ } END { print n + 0 }'
+        '$1 == p && substr($2, 1, length(s)) == s { n++ } END { print n + 0 }' >"$WORK/children"
+    read -r CHILDREN <"$WORK/children"
 }
-children_are() { [ "$(children "${2:-}")" -eq "$1" ]; }
+children_are() { children "${2:-}" && [ "$CHILDREN" -eq "$1" ]; }
 show_ps() {
     show "ps -o pid,ppid,stat,args --ppid $SERVER"
     # --ppid is Linux's; elsewhere pick the children out of every process.
@@ -207,7 +254,8 @@ show_ps() {
 # ---------------------------------------------------------------- the tour
 
 for prog in step1-single/server step2-loop/server step3-fork/server step4-reap/server "$CLIENT"; do
-    [ -x "$prog" ] || make -s all >/dev/null || die "could not build the programs: run make"
+    [ -x "$prog" ] || make -s step1 step2 step3 step4 client >/dev/null ||
+        die "could not build the programs: run make"
 done
 START=$SECONDS
 
@@ -283,11 +331,11 @@ for i in 1 2 3; do
     printf 'client %s\n' "$i" | "$CLIENT" 127.0.0.1 "$PORT" >"$WORK/c.out" 2>&1
     indent "$WORK/c.out"
 done
-wait_until children_are 5 Z || die "expected 5 zombies, ps shows $(children Z)"
+wait_until children_are 5 Z || { children Z; die "expected 5 zombies, ps shows $CHILDREN"; }
 say "All five children have finished. Their parent is still running:"
 show_ps
-ZOMBIES=$(children Z)
-notice "Notice: zombies after 5 clients: $ZOMBIES. Each <defunct> line is a finished child"
+children Z
+notice "Notice: zombies after 5 clients: $CHILDREN. Each <defunct> line is a finished child"
 notice "whose exit status nobody has collected. Step 4 collects them."
 stop_server
 pause
@@ -308,11 +356,11 @@ for i in 1 2 3; do
     printf 'client %s\n' "$i" | "$CLIENT" 127.0.0.1 "$PORT" >/dev/null 2>&1
 done
 wait_until served_line "client 3" || die "client 3 was not served"
-wait_until children_are 0 || die "children still there: $(children)"
+wait_until children_are 0 || { children; die "children still there: $CHILDREN"; }
 indent "$WORK/server.out"
 show_ps
-ZOMBIES=$(children Z)
-notice "Notice: zombies after 5 clients: $ZOMBIES. The SIGCHLD handler collected each child"
+children Z
+notice "Notice: zombies after 5 clients: $CHILDREN. The SIGCHLD handler collected each child"
 notice "with waitpid() as it ended."
 stop_server
 

@@ -1,11 +1,19 @@
 #!/usr/bin/env bats
 # demo.sh (make demo): the narrated tour. It must finish on its own (how fast
-# is for the reader to see, not for a test to time: the deadline below only
-# keeps a hung tour from hanging the suite),
+# is for the reader to see, not for a test to time: the deadlines below only
+# keep a hung tour from hanging the suite),
 # show each step's lesson, write a clean log when stdout is not a terminal,
 # and leave no process behind, also when it is interrupted with Ctrl-C.
 
 load helper
+
+# helper.bash's teardown, kept under another name: this file's teardown first
+# stops whatever is left of the demo's session, then runs it.
+eval "helper_$(declare -f teardown)"
+teardown() {
+    stop_session
+    helper_teardown
+}
 
 # The demo runs in a session of its own (setsid), so that every process it
 # starts, in whatever process group, can be found afterwards by session ID.
@@ -14,11 +22,11 @@ need_setsid() {
 }
 
 # start_demo [ENV=VALUE...]: starts ./demo.sh in a new session, output in
-# $T/demo.log. Sets WRAPPER (setsid, which waits for the demo and exits with
+# $T/demo.log, its own files under $T. Sets WRAPPER (setsid, which waits for the demo and exits with
 # its status) and DEMO (the demo itself, whose PID is also its session ID).
 start_demo() {
     set -m
-    env "$@" setsid -w "$ROOT/demo.sh" >"$T/demo.log" 2>&1 </dev/null 3>&- &
+    env TMPDIR="$T" "$@" setsid -w "$ROOT/demo.sh" >"$T/demo.log" 2>&1 </dev/null 3>&- &
     WRAPPER=$!
     set +m
     BG_PIDS+=("$WRAPPER")
@@ -35,13 +43,78 @@ in_session() {
 }
 session_empty() { [ -z "$(in_session "$1")" ]; }
 
-# A server of this repository running in the session.
-server_in_session() { in_session "$1" | grep -q '/server 0$'; }
+# log_lacks WHAT PATTERN: the demo's log has no line matching PATTERN (a
+# regular expression); otherwise it says what it found, and fails.
+log_lacks() {
+    local found
+    LC_ALL=C grep -q -e "$2" "$T/demo.log" || return 0
+    found=$(LC_ALL=C grep -n -m 3 -e "$2" "$T/demo.log" | LC_ALL=C cat -v)
+    echo "expected no $1 in the demo's log, found: $found" >&2
+    return 1
+}
 
+log_has() { grep -q -e "$1" "$T/demo.log"; }
+
+# A client running in the session.
+no_client_in_session() { ! in_session "$1" | grep -q 'client/client '; }
+
+# A pause that lasts until the test ends it: the tests that interrupt the tour
+# do it in a pause, with no race against the tour's progress.
+LONG=300
+# next_scene: ends the pause the demo is in (waiting for it first), as a
+# reader would who has read the scene. It kills the demo's `sleep`, with
+# SIGPIPE, the one signal (with SIGINT) whose death bash does not report.
+next_scene() {
+    wait_until pausing
+    kill -PIPE "$PAUSE_PID"
+    wait_until pause_ended
+}
+pausing() {
+    PAUSE_PID=$(ps -A -o ppid= -o pid= -o args= |
+        awk -v p="$DEMO" -v s="sleep $LONG" '$1 == p && substr($0, index($0, $3)) == s { print $2; exit }')
+    [ -n "$PAUSE_PID" ]
+}
+pause_ended() { ! kill -0 "$PAUSE_PID" 2>/dev/null; }
+
+# expect_status N: the demo's exit status ($status) is N.
+expect_status() {
+    [ "$status" -eq "$1" ] || { echo "expected the demo to exit with status $1, got $status" >&2; false; }
+}
+
+# finish_demo SECONDS: waits at most SECONDS for the demo to end and returns
+# its exit status. A demo still running then is a failure: finish_demo says
+# what was left, stops the whole session and returns 124, instead of waiting
+# for a tour that may never end.
 finish_demo() {
-    local deadline=$1
-    DEADLINE=$deadline wait_until exited "$WRAPPER"
+    DEADLINE=$1 wait_until exited "$WRAPPER" || {
+        echo "expected the demo to end within $1 s; still running in its session:" >&2
+        in_session "$DEMO" >&2
+        stop_session
+        return 124
+    }
     wait "$WRAPPER"
+}
+
+# stop_session: SIGTERM to every process left in the demo's session, up to
+# 2 s for them to go, then SIGKILL to the rest (a hung or stopped process
+# ignores SIGTERM, not SIGKILL). Then collects setsid, which ends with the
+# demo (and is killed too if it does not). Processes are found by session
+# ID, whatever group they run in.
+stop_session() {
+    local pid
+    [ -n "${DEMO:-}" ] || return 0
+    for pid in $(in_session "$DEMO" | awk '{ print $2 }'); do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    if ! DEADLINE=2 wait_until session_empty "$DEMO" 2>/dev/null; then
+        for pid in $(in_session "$DEMO" | awk '{ print $2 }'); do
+            kill -KILL "$pid" 2>/dev/null || true
+        done
+        DEADLINE=2 wait_until session_empty "$DEMO" ||
+            { echo "still in the demo's session after SIGKILL:" >&2; in_session "$DEMO" >&2; }
+    fi
+    DEADLINE=2 wait_until exited "$WRAPPER" 2>/dev/null || kill -KILL "$WRAPPER" 2>/dev/null || true
+    wait "$WRAPPER" 2>/dev/null || true
 }
 
 @test "make demo's script runs the whole tour on its own and exits 0" {
@@ -86,24 +159,89 @@ finish_demo() {
     need_setsid
     start_demo
     finish_demo 120
-    ! grep -q $'\e' "$T/demo.log"
-    ! grep -q $'\r' "$T/demo.log"
-    ! LC_ALL=C grep -q '[^[:print:]]' "$T/demo.log"
+    log_lacks "escape sequence" $'\e'
+    log_lacks "carriage return" $'\r'
+    log_lacks "unprintable character" '[^[:print:]]'
 }
 
 @test "Ctrl-C stops the tour and every process it started" {
     need_setsid
-    # Long pauses keep a server running long enough to interrupt it there.
-    start_demo DEMO_PAUSE=2
-    DEADLINE=40 wait_until server_in_session "$DEMO"
+    start_demo DEMO_PAUSE=$LONG
+    # Step 2's pause: the server, silent client A and waiting client B run.
+    next_scene
+    next_scene
+    wait_until log_has 'That is B\.$'
     in_session "$DEMO"
     # What Ctrl-C does: SIGINT to the terminal's foreground process group,
-    # which is the demo's. Its servers run in groups of their own.
+    # which is the demo's. Its servers and clients run in groups of their
+    # own. One SIGINT, once: a person presses Ctrl-C once.
     kill -INT -- "-$DEMO"
     status=0
     finish_demo 10 || status=$?
     cat "$T/demo.log"
-    [ "$status" -eq 130 ]
+    expect_status 130
     wait_until session_empty "$DEMO"
     grep -q 'Interrupted' "$T/demo.log"
+    # Its files are gone too.
+    for dir in "$T"/tcp-demo.*; do
+        [ ! -e "$dir" ] || { echo "expected the demo's files gone, found $dir" >&2; false; }
+    done
+}
+
+@test "Ctrl-C stops the tour while it polls for a condition" {
+    need_setsid
+    start_demo DEMO_PAUSE=$LONG DEADLINE=60
+    next_scene
+    next_scene
+    wait_until log_has 'That is B\.$'
+    # A stopped server answers nobody: once A has spoken, the demo polls
+    # every 20 ms for B's reply (its deadline is far away) until the SIGINT.
+    local server
+    server=$(in_session "$DEMO" | awk '/step2-loop\/server 0$/ { print $2 }')
+    kill -STOP "$server"
+    next_scene
+    wait_until log_has '^Now A speaks\.$'
+    kill -INT -- "-$DEMO"
+    # A stopped process keeps a SIGTERM pending until it runs again.
+    kill -CONT "$server"
+    status=0
+    finish_demo 10 || status=$?
+    cat "$T/demo.log"
+    expect_status 130
+    log_lacks "B's reply after the Ctrl-C" '^B got:'
+    wait_until session_empty "$DEMO"
+}
+
+@test "a demo killed outright leaves no client waiting for its input" {
+    need_setsid
+    # In step 2, client A waits for a line on a FIFO whose only writer must be
+    # the demo: when the demo dies, A reads end of file and ends, and so does
+    # B once the server is free. The server itself is left for teardown.
+    start_demo DEMO_PAUSE=$LONG
+    next_scene
+    next_scene
+    wait_until log_has 'That is B\.$'
+    kill -KILL "$DEMO"
+    wait "$WRAPPER" || true
+    wait_until no_client_in_session "$DEMO" ||
+        { echo "expected no client left once the demo was gone; the session holds:" >&2
+          in_session "$DEMO" >&2; false; }
+}
+
+@test "a tour that hangs fails its test within the deadline and leaves nothing behind" {
+    need_setsid
+    # A stopped demo hangs for good: finish_demo must give up, and stop
+    # everything in its session, servers and clients too, with SIGKILL if
+    # SIGTERM is not enough.
+    start_demo DEMO_PAUSE=$LONG
+    next_scene
+    next_scene
+    wait_until log_has 'That is B\.$'
+    kill -STOP "$DEMO"
+    local start=$SECONDS
+    status=0
+    finish_demo 1 || status=$?
+    [ "$status" -eq 124 ] || { echo "expected finish_demo to give up with 124, got $status" >&2; false; }
+    [ $((SECONDS - start)) -le 10 ] || { echo "expected finish_demo to give up within 10 s, took $((SECONDS - start)) s" >&2; false; }
+    session_empty "$DEMO" || { echo "expected nothing left in the session, found:" >&2; in_session "$DEMO" >&2; false; }
 }
