@@ -22,8 +22,9 @@ need_setsid() {
 }
 
 # start_demo [ENV=VALUE...]: starts ./demo.sh in a new session, output in
-# $T/demo.log, its own files under $T. Sets WRAPPER (setsid, which waits for the demo and exits with
-# its status) and DEMO (the demo itself, whose PID is also its session ID).
+# $T/demo.log, its own files under $T. Sets WRAPPER (setsid, which waits for
+# the demo and exits with its status) and DEMO (the demo itself, whose PID is
+# also its session ID).
 start_demo() {
     set -m
     env TMPDIR="$T" "$@" setsid -w "$ROOT/demo.sh" >"$T/demo.log" 2>&1 </dev/null 3>&- &
@@ -62,8 +63,9 @@ no_client_in_session() { ! in_session "$1" | grep -q 'client/client '; }
 # do it in a pause, with no race against the tour's progress.
 LONG=300
 # next_scene: ends the pause the demo is in (waiting for it first), as a
-# reader would who has read the scene. It kills the demo's `sleep`, with
-# SIGPIPE, the one signal (with SIGINT) whose death bash does not report.
+# reader would who has read the scene. It kills the demo's `sleep` with
+# SIGPIPE: bash reports a command killed by most signals ("Terminated"),
+# but not by SIGPIPE, and SIGINT would look like a Ctrl-C.
 next_scene() {
     wait_until pausing
     kill -PIPE "$PAUSE_PID"
@@ -95,14 +97,21 @@ finish_demo() {
     wait "$WRAPPER"
 }
 
-# stop_session: SIGTERM to every process left in the demo's session, up to
-# 2 s for them to go, then SIGKILL to the rest (a hung or stopped process
-# ignores SIGTERM, not SIGKILL). Then collects setsid, which ends with the
-# demo (and is killed too if it does not). Processes are found by session
-# ID, whatever group they run in.
+# stop_session: stops every process of the demo's session (found by session
+# ID, whatever group it runs in), then collects setsid, which ends with the
+# demo (and is killed if it does not, say because the demo never started).
 stop_session() {
+    [ -n "${WRAPPER:-}" ] || return 0
+    [ -n "${DEMO:-}" ] || demo_started || true
+    [ -z "$DEMO" ] || stop_processes_of_session
+    DEADLINE=2 wait_until exited "$WRAPPER" 2>/dev/null || kill -KILL "$WRAPPER" 2>/dev/null || true
+    wait "$WRAPPER" 2>/dev/null || true
+}
+# stop_processes_of_session: SIGTERM to each, up to 2 s for them to go, then
+# SIGKILL to the rest (a hung or stopped process may outlast SIGTERM, but
+# not SIGKILL).
+stop_processes_of_session() {
     local pid
-    [ -n "${DEMO:-}" ] || return 0
     for pid in $(in_session "$DEMO" | awk '{ print $2 }'); do
         kill -TERM "$pid" 2>/dev/null || true
     done
@@ -113,8 +122,7 @@ stop_session() {
         DEADLINE=2 wait_until session_empty "$DEMO" ||
             { echo "still in the demo's session after SIGKILL:" >&2; in_session "$DEMO" >&2; }
     fi
-    DEADLINE=2 wait_until exited "$WRAPPER" 2>/dev/null || kill -KILL "$WRAPPER" 2>/dev/null || true
-    wait "$WRAPPER" 2>/dev/null || true
+    return 0
 }
 
 @test "make demo's script runs the whole tour on its own and exits 0" {
