@@ -36,6 +36,7 @@ call() {
     CALLER_PORT=$(client_ports)
 }
 
+# bats test_tags=lesson
 @test "names a client as soon as it accepts it: 'Connection from 127.0.0.1:PORT' with the client's own port" {
     start_ex_server
     call caller hello
@@ -49,6 +50,7 @@ call() {
         "Connection from 127.0.0.1:$CALLER_PORT" "$(connection_lines)"
 }
 
+# bats test_tags=lesson
 @test "still serves every client, and names each one with its own port before its message" {
     start_ex_server
     local expected=() name

@@ -83,6 +83,7 @@ server_unread_is() { [ "$(server_unread)" = "$1" ]; }
 
 established() { if command -v ss >/dev/null; then echo ESTAB; else echo ESTABLISHED; fi; }
 
+# bats test_tags=lesson
 @test "answers every line of a connection until the client closes" {
     start_ex_server
     start_peer talker send $'one\n' waitfor "$T/go2" send $'two\n' waitfor "$T/go3" send $'three\n' shutdown read
@@ -97,6 +98,7 @@ established() { if command -v ss >/dev/null; then echo ESTAB; else echo ESTABLIS
     server_is_alive
 }
 
+# bats test_tags=lesson
 @test "answers each line at once, while the client keeps the connection open" {
     start_ex_server
     start_peer waiting send $'first\n' waitfor "$T/more" send $'second\n' shutdown read
@@ -111,6 +113,7 @@ established() { if command -v ss >/dev/null; then echo ESTAB; else echo ESTABLIS
     expect_replies 2 "$T/waiting.out"
 }
 
+# bats test_tags=lesson
 @test "two lines in one write are two messages, each answered" {
     start_ex_server
     run peer send $'alpha\nbeta\n' shutdown read
@@ -132,6 +135,7 @@ established() { if command -v ss >/dev/null; then echo ESTAB; else echo ESTABLIS
     expect_messages hello
 }
 
+# bats test_tags=lesson
 @test "a hundred lines in one write, more than the server's buffer, get a hundred answers in order" {
     start_ex_server
     local text= sent=() i pad=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
@@ -147,6 +151,7 @@ established() { if command -v ss >/dev/null; then echo ESTAB; else echo ESTABLIS
     expect_messages "${sent[@]}"
 }
 
+# bats test_tags=lesson
 @test "a last line without a newline is answered when the client closes" {
     start_ex_server
     run peer send $'first\nlast' shutdown read

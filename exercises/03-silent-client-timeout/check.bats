@@ -58,11 +58,12 @@ silent_client_then_next() {
         fail_because "expected the second client to wait in the listen queue, the queue holds: $(queued_connections)"
 }
 
+# bats test_tags=lesson
 @test "drops a client that stays silent for IDLE_TIMEOUT seconds, and serves the next one" {
     IDLE_TIMEOUT=1 start_ex_server
     silent_client_then_next
-    if ! DEADLINE=5 wait_until grep -qx "I got your message" "$T/next.out" 2>/dev/null; then
-        echo "expected the next client to be served within 5 s, with IDLE_TIMEOUT=1 and a silent client" \
+    if ! DEADLINE=4 wait_until grep -qx "I got your message" "$T/next.out" 2>/dev/null; then
+        echo "expected the next client to be served within 4 s, with IDLE_TIMEOUT=1 and a silent client" \
             "before it; the client printed: $(excerpt_file "$T/next.out"), on stderr: $(excerpt_file "$T/next.err")" >&2
         server_said
         return 1
@@ -81,12 +82,13 @@ silent_client_then_next() {
 # hang_up sends its end of file and then reads until the client closes. With
 # the read timeout in place, that read also waits N seconds for a client that
 # never closes: the next client then waits 2N instead of N.
+# bats test_tags=lesson
 @test "dropping a silent client takes IDLE_TIMEOUT once, not twice: the next client is accepted at once" {
     IDLE_TIMEOUT=3 start_ex_server
     silent_client_then_next
-    if ! DEADLINE=8 wait_until server_closed "$SILENT_PORT" 2>/dev/null; then
+    if ! DEADLINE=6 wait_until server_closed "$SILENT_PORT" 2>/dev/null; then
         fail_because "expected the server to close a silent client's connection after IDLE_TIMEOUT=3 s," \
-            "the kernel still shows the client's end as: $(client_state "$SILENT_PORT") after 8 s"
+            "the kernel still shows the client's end as: $(client_state "$SILENT_PORT") after 6 s"
         return 1
     fi
     if ! DEADLINE=2 wait_until queue_is 0 2>/dev/null; then
@@ -100,6 +102,7 @@ silent_client_then_next() {
 
 # A limit checked only before the first read lets a client hold the server
 # by sending a few bytes and then nothing.
+# bats test_tags=lesson
 @test "a client that sends half a line and then nothing is dropped too" {
     IDLE_TIMEOUT=1 start_ex_server
     start_peer half send "half a li" waitfor "$T/never"
@@ -107,9 +110,9 @@ silent_client_then_next() {
     wait_until server_unread_is 0          # the server has read "half a li"
     local half_port
     half_port=$(client_ports)
-    if ! DEADLINE=5 wait_until server_closed "$half_port" 2>/dev/null; then
+    if ! DEADLINE=4 wait_until server_closed "$half_port" 2>/dev/null; then
         fail_because "expected the server to drop a client that sent 'half a li' and then nothing, with" \
-            "IDLE_TIMEOUT=1; after 5 s the kernel still shows the client's end as: $(client_state "$half_port")"
+            "IDLE_TIMEOUT=1; after 4 s the kernel still shows the client's end as: $(client_state "$half_port")"
         return 1
     fi
     served "after half a line"
@@ -134,6 +137,7 @@ silent_client_then_next() {
         fail_because "expected 'Here is the message: slow but here' on the server's stdout, got: $(excerpt_file "$T/server.out")"
 }
 
+# bats test_tags=lesson
 @test "an IDLE_TIMEOUT that is not a whole number of seconds from 1 is refused with exit status 2" {
     local bad
     for bad in abc 0 -1 1.5 2x; do

@@ -46,6 +46,7 @@ what_came_back() {
     echo "$how; stdout: $(excerpt "$output"); stderr: $(excerpt "$stderr")"
 }
 
+# bats test_tags=lesson
 @test "gives up on a server that never answers: 'ERROR, no reply within 2 seconds' and exit 1" {
     start_silent_server waitfor "$T/never"
     local started=$SECONDS DEADLINE=6
@@ -91,6 +92,7 @@ what_came_back() {
     wait_until grep -qx "Here is the message: no limit set" "$T/server.out"
 }
 
+# bats test_tags=lesson
 @test "a REPLY_TIMEOUT that is not a whole number of seconds from 1 is refused with exit status 2" {
     start_step2
     local bad
