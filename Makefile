@@ -85,7 +85,8 @@ grade: client/client $(TESTBIN)
 	@$(EXENV) exercises/lib/grade.sh '$(SUBMISSIONS)'
 
 # Every exercise's checker proven both ways (fails on the starter, passes on
-# the reference solution), and make grade against hostile submissions.
+# the reference solution), make exercise as a student meets it, and make grade
+# against hostile submissions: tests/exercises/, most of a minute, so not in make test.
 test-exercises: all
 	$(BATS) $(BATS_FLAGS) tests/exercises
 

@@ -7,7 +7,7 @@
 # check fails, it says in one or two lines what was expected and what happened.
 #
 # The program under test is $EX_PROG: `make exercise EX=NN` builds the
-# student's file and sets it, and so do make grade and tests/exercises.bats
+# student's file and sets it, and so do make grade and tests/exercises/exercises.bats
 # (which point it at a starter or a reference solution). Run by hand:
 #   EX_PROG=$PWD/exercises/01-who-is-calling/server bats exercises/01-who-is-calling/check.bats
 # $EX_SRC is the student's source file, for the rare check that can only read
@@ -22,13 +22,13 @@
 #   # bats test_tags=lesson
 #   @test "names each client: 'Connection from 127.0.0.1:PORT'" {
 # The other tests are the ones every version must keep passing (the client
-# still gets its reply, ...). tests/exercises.bats proves every checker both
+# still gets its reply, ...). tests/exercises/exercises.bats proves every checker both
 # ways with exercises/lib/prove.sh: on the unchanged starter at least one test
 # fails and every test that fails is a lesson test; on the reference solution
 # every test passes and none is skipped. `bats --filter-tags lesson
 # exercises/NN-*/check.bats` runs the lesson tests alone.
 
-# The repository this file is in (not the checker's: tests/grade.bats loads
+# The repository this file is in (not the checker's: tests/exercises/grade.bats loads
 # this file from fake exercises elsewhere).
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$REPO/tests/harness.bash"

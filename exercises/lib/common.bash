@@ -2,12 +2,12 @@
 # exercises, building a student's file, running a checker with a deadline and
 # killing everything it started, and reading bats' TAP output.
 # Sourced by exercise.sh (make exercises, make exercise), grade.sh (make grade)
-# and prove.sh (the two-way proof in tests/exercises.bats).
+# and prove.sh (the two-way proof in tests/exercises/exercises.bats).
 # Written for bash 3.2 and later (macOS still ships 3.2).
 
 LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$LIB/../.." && pwd)"
-# Where the exercise folders are. tests/grade.bats points it at fake ones.
+# Where the exercise folders are. tests/exercises/grade.bats points it at fake ones.
 EXERCISES_DIR="${EXERCISES_DIR:-$REPO/exercises}"
 
 CC="${CC:-cc}"
@@ -70,7 +70,7 @@ ex_after() {
     [ -f "$1/README.md" ] || return 0
     sed -n 's/\*//g; s/^[[:space:]]*After:[[:space:]]*//p' "$1/README.md" | head -n 1 |
         sed -e 's/\[\([^]]*\)\]([^)]*)/\1/g' -e 's/`//g' -e 's/[[:space:]]*([^()]*)//g' \
-            -e 's/^[^"]*"\([^"]*\)".*$/\1/' -e 's/[[:space:]]*$//' -e 's/\.$//'
+            -e 's/^[^"]*"\([^"]*\)".*$/\1/' -e 's/[;,].*$//' -e 's/[[:space:]]*$//' -e 's/\.$//' | cut -c1-22
 }
 
 # ex_lesson_tests CHECK: the names of the checker's lesson tests, one per line:
@@ -115,7 +115,7 @@ build_program() {
 
 # ---------------------------------------------------------------- running with a deadline
 
-# bats inside bats (tests/exercises.bats) must not inherit the outer run's
+# bats inside bats (tests/exercises/exercises.bats) must not inherit the outer run's
 # variables, or the inner one writes into the outer one's directories, nor
 # the outer one's PATH, which starts with bats' own libexec directory (where
 # `bats` is the inner script, not the command).

@@ -13,7 +13,7 @@
 # checker on each (PROVE_DEADLINE seconds at most, 120 by default), prints two
 # verdicts and exits 0 if both are good. With OUTDIR it also writes them to
 # OUTDIR/NN.starter and OUTDIR/NN.solution ("ok: ..." or "bad: ..."), with
-# bats' output beside them (.tap), for tests/exercises.bats.
+# bats' output beside them (.tap), for tests/exercises/exercises.bats.
 # Written for bash 3.2 and later (macOS still ships 3.2).
 set -u
 
