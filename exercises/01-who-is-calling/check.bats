@@ -23,8 +23,28 @@ connection_lines() { grep '^Connection from' "$T/server.out" || true; }
 connection_lines_are() { [ "$(connection_lines | grep -c .)" -ge "$1" ]; }
 messages_at_least() { [ "$(grep -c '^Here is the message' "$T/server.out")" -ge "$1" ]; }
 
-# joined: the lines of stdin on one line, separated by " | ".
-joined() { awk 'NR > 1 { printf " | " } { printf "%s", $0 }'; }
+# expect_lines LINE...: the server's lines that name a client or a message
+# are exactly these, in this order. On failure it names the first that differs.
+expect_lines() {
+    local got=() i=0 line
+    while IFS= read -r line; do
+        got+=("$line")
+    done < <(grep -e '^Connection from' -e '^Here is the message' "$T/server.out")
+    while [ "$i" -lt "$#" ] || [ "$i" -lt "${#got[@]}" ]; do
+        i=$((i + 1))
+        [ "$i" -le "$#" ] && [ "$i" -le "${#got[@]}" ] && [ "${!i}" = "${got[i - 1]}" ] && continue
+        if [ "$i" -gt "${#got[@]}" ]; then
+            fail_because "expected line $i of the server's report to be '${!i}', but the server printed no more" \
+                "('Connection from' and 'Here is the message' lines: ${#got[@]}, expected $#)"
+        elif [ "$i" -gt "$#" ]; then
+            fail_because "expected $# lines ('Connection from' and 'Here is the message'), the server printed" \
+                "one more: '${got[i - 1]}'"
+        else
+            fail_because "expected line $i of the server's report to be '${!i}', got: '${got[i - 1]}'"
+        fi
+        return 1
+    done
+}
 
 # call NAME TEXT: a client that connects and stays silent until the test
 # touches $T/NAME.go, then sends TEXT as a line and reads the reply. Sets
@@ -66,11 +86,7 @@ call() {
         wait_until clients_are 0
     done
     wait_until messages_at_least 3
-    local got
-    got=$(grep -e '^Connection from' -e '^Here is the message' "$T/server.out" | head -n 8 | joined)
-    [ "$got" = "$(printf '%s\n' "${expected[@]}" | joined)" ] ||
-        fail_because "expected the server to print, in this order: $(printf '%s\n' "${expected[@]}" | joined);" \
-            "got: $got"
+    expect_lines "${expected[@]}"
     server_is_alive
 }
 
