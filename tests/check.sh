@@ -7,11 +7,12 @@
 #     checks below could not be trusted to see one;
 #  3. the bats files of the steps and the client (tests/step*.bats and
 #     tests/client.bats), run against builds with AddressSanitizer,
-#     UndefinedBehaviorSanitizer and LeakSanitizer, in build/asan/;
+#     UndefinedBehaviorSanitizer and LeakSanitizer, in build/asan/; then each
+#     exercise's checker against the same build of its reference solution;
 #  4. those builds of step2, step3 and step4 under load from bench/loadgen,
 #     itself built with ThreadSanitizer (it is the one program with threads);
 #  5. the client and step1 through real conversations under valgrind memcheck;
-#  6. cppcheck and clang-tidy over every C source.
+#  6. cppcheck and clang-tidy over every C source, the reference solutions too.
 # Any sanitizer finding fails the run. The sanitizers write their reports to
 # files in build/sanitizer-reports/, not to stderr, so that a report from a
 # forked child, or from a server whose output a test threw away, is still
@@ -30,7 +31,14 @@ began=$SECONDS
 failed=()
 WARN=(-std=c99 -pedantic -Wall -Wextra -Werror)
 SOURCES=(step1-single/server.c step2-loop/server.c step3-fork/server.c step4-reap/server.c
-         client/client.c tests/peer.c bench/loadgen.c bench/minfork.c bench/nullserver.c)
+         client/client.c tests/peer.c tests/stuck.c bench/loadgen.c bench/minfork.c bench/nullserver.c)
+# The exercises' reference solutions are checked like the steps. (The starters
+# are not: exercise 04's starter is the misplaced brace, unreachable code on
+# purpose, and the others are copies of the steps.)
+SOLUTIONS=()
+for src in exercises/solutions/*/*.c; do
+    [ -e "$src" ] && SOLUTIONS+=("$src")
+done
 REPORTS=$ROOT/build/sanitizer-reports
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/check.XXXXXX")
 PIDS=()
@@ -218,6 +226,30 @@ else
     if no_reports && [ "$bats_ok" -eq 1 ]; then passed; else failing "the tests under sanitizers"; fi
 fi
 
+# ---------------------------------------------------------------- 3b. exercise solutions
+stage "the exercises' reference solutions against their checkers, ASan+UBSan builds ($SAN_CC)"
+ok=1
+for src in exercises/solutions/*/*.c; do
+    [ -e "$src" ] || continue
+    ex=$(basename "$(dirname "$src")")
+    [ -f "exercises/$ex/check.bats" ] || continue
+    out="build/asan/exercises/$ex/$(basename "${src%.c}")"
+    mkdir -p "$(dirname "$out")"
+    if ! "$SAN_CC" "${WARN[@]}" "${SANITIZE[@]}" -o "$out" "$src"; then
+        echo "   $ex: the solution does not build"
+        ok=0
+        continue
+    fi
+    if EX_PROG="$ROOT/$out" EX_SRC="$ROOT/$src" "$BATS" --tap "exercises/$ex/check.bats" </dev/null >"$WORK/ex.log" 2>&1; then
+        echo "   $ex: $(grep -c '^ok' "$WORK/ex.log") checks passed"
+    else
+        echo "   $ex: the checker failed on the sanitizer build:"
+        grep -E '^(not ok|# )' "$WORK/ex.log" | head -n 20 | sed 's/^/   /'
+        ok=0
+    fi
+done
+if no_reports && [ "$ok" -eq 1 ]; then passed; else failing "the exercise solutions under sanitizers"; fi
+
 # ---------------------------------------------------------------- 4. under load
 stage "ASan+UBSan step2, step3, step4 under load from a ThreadSanitizer loadgen"
 mkdir -p build/tsan/bench
@@ -324,7 +356,7 @@ stage "cppcheck"
 #                        need them, and parsing them is slow); this only says so.
 if cppcheck --enable=all --inconclusive --std=c99 --error-exitcode=1 --quiet \
         --suppress=variableScope --suppress=redundantContinue --suppress=missingIncludeSystem \
-        "${SOURCES[@]}"; then
+        "${SOURCES[@]}" ${SOLUTIONS[@]+"${SOLUTIONS[@]}"}; then
     passed
 else
     failing "cppcheck"
@@ -356,7 +388,7 @@ tidy() {
 }
 tidy "$TIDY,-concurrency-mt-unsafe" step1-single/server.c step2-loop/server.c \
     step3-fork/server.c step4-reap/server.c client/client.c tests/peer.c \
-    bench/minfork.c bench/nullserver.c
+    tests/stuck.c bench/minfork.c bench/nullserver.c ${SOLUTIONS[@]+"${SOLUTIONS[@]}"}
 tidy "$TIDY" bench/loadgen.c
 if [ "$ok" -eq 1 ]; then passed; else failing "clang-tidy"; fi
 

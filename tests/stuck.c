@@ -40,7 +40,7 @@ int main(int argc, char *argv[])
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons((unsigned short) atoi(argv[2]));
+    addr.sin_port = htons((unsigned short) strtoul(argv[2], NULL, 10));
     if (sockfd < 0 || bind(sockfd, (struct sockaddr *) &addr, sizeof addr) < 0
         || listen(sockfd, SOMAXCONN) < 0
         || getsockname(sockfd, (struct sockaddr *) &addr, &len) < 0) {
