@@ -4,9 +4,9 @@
  * Step 2's server, which also says who is calling: as soon as accept()
  * returns, it prints "Connection from ADDRESS:PORT" for the new client.
  *
- * The task is in exercises/01-who-is-calling/README.md. This is one answer; the
- * checker accepts any program that does what the README asks. What it adds
- * to the starter:
+ * The task: exercises/01-who-is-calling/README.md.
+ * This is one answer; the checker accepts any program that does what the
+ * README asks. What it adds to the starter:
  *   diff -u exercises/01-who-is-calling/server.c exercises/solutions/01-who-is-calling/server.c
  */
 #define _POSIX_C_SOURCE 200809L

@@ -6,9 +6,9 @@
  * line, and the client gets "I got your message\n" for each line until it
  * closes.
  *
- * The task is in exercises/02-many-lines/README.md. This is one answer; the
- * checker accepts any program that does what the README asks. What it adds
- * to the starter:
+ * The task: exercises/02-many-lines/README.md.
+ * This is one answer; the checker accepts any program that does what the
+ * README asks. What it adds to the starter:
  *   diff -u exercises/02-many-lines/server.c exercises/solutions/02-many-lines/server.c
  */
 #define _POSIX_C_SOURCE 200809L
@@ -235,8 +235,7 @@ static void dostuff(int sockfd)
     struct input in;
     ssize_t n;
 
-    in.len = 0;
-    in.taken = 0;
+    memset(&in, 0, sizeof in);
     while ((n = read_message(sockfd, &in)) > 0) {
         print_message(in.buf, (size_t) n);
         if (write_all(sockfd, REPLY, strlen(REPLY)) < 0) {

@@ -6,9 +6,9 @@
  * (SO_RCVTIMEO) on every connected socket, and a plain close() for the
  * client that ran out of time.
  *
- * The task is in exercises/03-silent-client-timeout/README.md. This is one answer; the
- * checker accepts any program that does what the README asks. What it adds
- * to the starter:
+ * The task: exercises/03-silent-client-timeout/README.md.
+ * This is one answer; the checker accepts any program that does what the
+ * README asks. What it adds to the starter:
  *   diff -u exercises/03-silent-client-timeout/server.c exercises/solutions/03-silent-client-timeout/server.c
  */
 #define _POSIX_C_SOURCE 200809L

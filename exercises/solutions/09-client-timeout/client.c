@@ -6,9 +6,9 @@
  * (SO_RCVTIMEO) ends the wait, and the client prints "ERROR, no reply within
  * N seconds" and exits 1.
  *
- * The task is in exercises/09-client-timeout/README.md. This is one answer; the
- * checker accepts any program that does what the README asks. What it adds
- * to the starter:
+ * The task: exercises/09-client-timeout/README.md.
+ * This is one answer; the checker accepts any program that does what the
+ * README asks. What it adds to the starter:
  *   diff -u exercises/09-client-timeout/client.c exercises/solutions/09-client-timeout/client.c
  */
 #define _POSIX_C_SOURCE 200809L
