@@ -1,0 +1,185 @@
+#!/usr/bin/env bats
+# Exercise 06, at most N children: with N children running (N from
+# MAX_CHILDREN, 10 by default), the next client waits in the listen queue with
+# no child forked for it, and is served as soon as one of the N ends; the
+# parent sleeps meanwhile instead of busy-waiting; a bad MAX_CHILDREN is refused.
+
+load ../lib/checker
+
+# A correct server reacts within milliseconds; what a wrong one never does is
+# given this long, which keeps the whole checker quick on the starter.
+QUICK=3
+
+# hold_clients N: N clients connected and silent, each served by a child.
+# Client I says its line once the file $T/speak-I exists.
+hold_clients() {
+    local i
+    for ((i = 1; i <= $1; i++)); do
+        start_peer "c$i" waitfor "$T/speak-$i" send $'line '"$i"$'\n' shutdown read || return 1
+    done
+    wait_until children_are "$SERVER_PID" "$1" 2>/dev/null || {
+        fail_because "expected $1 children serving $1 silent clients, got $(count_children "$SERVER_PID")"
+        return 1
+    }
+}
+
+# at_limit N: N silent clients hold N children; one more client connects and
+# must wait in the listen queue, with no child forked for it. It is silent
+# too, until $T/speak-w exists; then its line is "waiting". Its output goes
+# to $T/waiting.out.
+at_limit() {
+    hold_clients "$1" || return 1
+    start_peer waiting waitfor "$T/speak-w" send $'waiting\n' shutdown read || return 1
+    DEADLINE=$QUICK wait_until queue_is 1 2>/dev/null || {
+        fail_because "expected client $(($1 + 1)) to wait in the listen queue while $1 children run," \
+            "got $(queued_connections) connection(s) waiting and $(count_children "$SERVER_PID") children"
+        return 1
+    }
+}
+
+# stays_waiting N SECONDS: for SECONDS, the waiting client stays in the
+# listen queue and the server keeps exactly N children. (To see that
+# something does not happen, we have to watch for a while: this is that
+# while, not a wait for a condition.)
+stays_waiting() {
+    local end=$((SECONDS + $2)) kids
+    while [ "$SECONDS" -lt "$end" ]; do
+        kids=$(count_children "$SERVER_PID")
+        if [ "$kids" -ne "$1" ] || ! queue_is 1; then
+            fail_because "expected client $(($1 + 1)) to keep waiting in the listen queue with $1 children" \
+                "running, got $(queued_connections) connection(s) waiting and $kids children"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# cpu_ticks PID: the CPU time PID has used (user + system), in 1/100 s.
+cpu_ticks() {
+    local hz
+    if [ -r "/proc/$1/stat" ]; then
+        hz=$(getconf CLK_TCK)
+        # The fields after the command name, which is in parentheses and may
+        # hold spaces: utime and stime are fields 14 and 15 of the line.
+        sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$hz" '{ print int(($12 + $13) * 100 / hz) }'
+    else
+        # macOS: [[dd-]hh:]mm:ss.cc
+        ps -o time= -p "$1" | awk -F'[-:]' '{ t = 0; for (i = 1; i <= NF; i++) t = t * 60 + $i; print int(t * 100) }'
+    fi
+}
+
+# wakeups PID: how often PID has been switched out (Linux only; empty elsewhere).
+wakeups() {
+    [ -r "/proc/$1/status" ] || return 0
+    awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { n += $2 } END { print n + 0 }' "/proc/$1/status"
+}
+
+# any_alive PID...: one of the processes still runs.
+any_alive() {
+    local pid
+    for pid in "$@"; do
+        alive "$pid" && return 0
+    done
+    return 1
+}
+
+# served_peer NAME: the peer NAME got "I got your message" within $QUICK s.
+served_peer() {
+    DEADLINE=$QUICK wait_until grep -qx "I got your message" "$T/$1.out" 2>/dev/null
+}
+
+@test "with MAX_CHILDREN=2, a third client waits in the listen queue and no child is forked for it" {
+    MAX_CHILDREN=2 start_ex_server
+    at_limit 2
+    stays_waiting 2 1
+}
+
+@test "the waiting client is served as soon as one of the two children ends" {
+    MAX_CHILDREN=2 start_ex_server
+    at_limit 2
+    touch "$T/speak-w"
+    touch "$T/speak-1"
+    served_peer c1 || {
+        fail_because "expected silent client 1 to get its reply once it spoke, got: $(excerpt_file "$T/c1.out")"
+        return 1
+    }
+    served_peer waiting || {
+        fail_because "expected the waiting client to be served within ${QUICK}s of a child's end," \
+            "got: $(excerpt_file "$T/waiting.out"), with $(queued_connections) connection(s) still queued"
+        server_said
+        return 1
+    }
+    local kids
+    kids=$(count_children "$SERVER_PID")
+    [ "$kids" -le 2 ] || fail_because "expected at most 2 children (client 2's and the new one's), got $kids"
+    touch "$T/speak-2"
+    served_peer c2 || fail_because "expected client 2 to get its reply, got: $(excerpt_file "$T/c2.out")"
+}
+
+# What we measure: the parent's CPU time and (on Linux) how often it was
+# switched out, over 2 s at the limit. A parent asleep in sigsuspend() uses
+# no CPU and is not woken at all, as nothing happens: on this machine 0 ticks
+# and 0 switches. One that spins in a loop uses about a second of CPU even
+# with the 2 cores shared; one that polls with usleep(1000) is woken
+# about 2000 times. The bounds, 0.1 s of CPU and 10 wake-ups, are far above
+# what a sleeping parent needs even on a busy machine, and far below those.
+@test "the parent does not busy-wait while it waits at the limit" {
+    MAX_CHILDREN=2 start_ex_server
+    at_limit 2
+    local cpu0 cpu1 woke0 woke1
+    cpu0=$(cpu_ticks "$SERVER_PID")
+    woke0=$(wakeups "$SERVER_PID")
+    stays_waiting 2 2
+    cpu1=$(cpu_ticks "$SERVER_PID")
+    woke1=$(wakeups "$SERVER_PID")
+    [ $((cpu1 - cpu0)) -le 10 ] ||
+        fail_because "expected the waiting parent to use at most 0.10 s of CPU in 2 s (it should sleep)," \
+            "got $((cpu1 - cpu0)) hundredths of a second: it is busy-waiting"
+    if [ -n "$woke0" ]; then
+        [ $((woke1 - woke0)) -le 10 ] ||
+            fail_because "expected the waiting parent to be woken at most 10 times in 2 s (it should sleep" \
+                "until a child ends), got $((woke1 - woke0)) times: it is polling"
+    fi
+}
+
+@test "without MAX_CHILDREN, the limit is 10 children" {
+    unset MAX_CHILDREN
+    start_ex_server
+    at_limit 10
+    stays_waiting 10 1
+}
+
+@test "with MAX_CHILDREN=3, 15 clients at once are all served, never more than 3 children at a time" {
+    MAX_CHILDREN=3 start_ex_server
+    local i pids=() most=0 kids
+    for ((i = 1; i <= 15; i++)); do
+        DEADLINE=8 with_deadline client_says "burst $i" >"$T/burst-$i.out" 2>&1 &
+        pids+=("$!")
+    done
+    # Every client runs under a deadline of its own, so this loop ends.
+    while any_alive ${pids[@]+"${pids[@]}"}; do
+        kids=$(count_children "$SERVER_PID")
+        [ "$kids" -le "$most" ] || most=$kids
+        sleep 0.01
+    done
+    for ((i = 1; i <= 15; i++)); do
+        wait "${pids[i - 1]}" || true
+        expect_same "client $i of 15 to print" "I got your message" "$(cat "$T/burst-$i.out")"
+    done
+    [ "$most" -le 3 ] || fail_because "expected at most 3 children at a time, saw $most"
+    wait_until children_are "$SERVER_PID" 0 2>/dev/null ||
+        fail_because "expected no child left once the clients are gone, not even a zombie," \
+            "got $(count_children "$SERVER_PID")"
+}
+
+@test "a MAX_CHILDREN that is not a whole number from 1 up is refused" {
+    local bad
+    for bad in 0 abc 5x -3; do
+        MAX_CHILDREN=$bad DEADLINE=$QUICK run with_deadline "$EX_PROG" 0
+        if [ "$status" -eq 0 ] || [ "$status" -eq 124 ] || [[ $output == *Listening* ]]; then
+            fail_because "expected the server to refuse MAX_CHILDREN='$bad' and exit with a status other" \
+                "than 0, got status $status and: $(excerpt "$output")"
+            return 1
+        fi
+    done
+}
