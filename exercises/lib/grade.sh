@@ -140,6 +140,23 @@ kill_student_processes() {
     done
 }
 
+# kill_run_processes DIR: kills every process whose command line starts with
+# DIR/ (the student's program, and its copies that fork made), until none is
+# left. As an ordinary user this is what finds a child that left its session
+# with setsid(); as root kill_student_processes has done it already.
+kill_run_processes() {
+    local pids tries=0
+    while :; do
+        pids=$(ps -A -o pid= -o stat= -o args= | awk -v d="$1/" '$2 !~ /^Z/ && index($3, d) == 1 { print $1 }')
+        [ -n "$pids" ] || return 0
+        # shellcheck disable=SC2086
+        kill -KILL $pids 2>/dev/null || true
+        tries=$((tries + 1))
+        [ "$tries" -lt 100 ] || { say "make grade: processes of $1 are still there: $pids"; return 1; }
+        sleep 0.05
+    done
+}
+
 # ---------------------------------------------------------------- one run
 
 # find_submission STUDENT_DIR EXDIR STARTER: the student's file for that
@@ -205,6 +222,7 @@ EOF
     (cd "$run/student" && LOG_LIMIT_KB=1024 TMPDIR="$run/student" run_contained "$GRADE_BUILD_DEADLINE" "$run/build.log" \
         ${prefix[@]+"${prefix[@]}"} $CC $WARN $EX_WERROR $CFLAGS -o "$prog" "$run/student/$starter") || rc=$?
     kill_student_processes
+    kill_run_processes "$run"
     {
         [ -z "$ROOT_MODE" ] || echo "== as user $GRADE_UID"
         echo "== build: $CC $WARN $EX_WERROR $CFLAGS"
@@ -223,6 +241,7 @@ EOF
     (cd "$run/student" && clean_bats_env && TMPDIR="$run/tmp" run_contained "$GRADE_DEADLINE" "$run/checks.tap" \
         env EX_PROG="$run/run-student" EX_SRC="$run/source/$starter" TMPDIR="$run/tmp" "$BATS" --tap "$exdir/check.bats") || rc=$?
     kill_student_processes
+    kill_run_processes "$run"
     planned=$(tap_planned "$run/checks.tap")
     ok=$(tap_count ok "$run/checks.tap")
     failed=$(tap_count failed "$run/checks.tap")
