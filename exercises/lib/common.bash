@@ -153,6 +153,9 @@ run_contained() {
         CONTAINED_KIND=pgid
     fi
     CONTAINED_ID=$pid
+    # Ctrl-C reaches our process group, not the new session: pass it on.
+    trap 'kill_contained KILL; exit 130' INT
+    trap 'kill_contained KILL; exit 143' TERM
     local end=$((SECONDS + deadline))
     while kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; do
         if [ "$SECONDS" -ge "$end" ]; then
@@ -161,12 +164,14 @@ run_contained() {
             while [ -n "$(contained_pids)" ] && [ "$SECONDS" -lt "$grace" ]; do sleep 0.1; done
             kill_contained KILL
             wait "$pid" 2>/dev/null || true
+            trap - INT TERM
             return 124
         fi
         sleep 0.1
     done
     wait "$pid" || rc=$?
     kill_contained KILL
+    trap - INT TERM
     return "$rc"
 }
 
