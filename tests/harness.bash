@@ -159,7 +159,11 @@ start_bg() {
     shift
     case $- in *m*) monitor=1 ;; esac
     set -m
-    if [ -n "${OUTPUT_LIMIT_KB:-}" ]; then
+    if [ -n "${OUTPUT_LIMIT_KB:-}" ] && declare -F "$1" >/dev/null; then
+        # A shell function cannot be exec'ed: the subshell runs it itself.
+        (ulimit -f "$OUTPUT_LIMIT_KB" && "$@") >"$T/$name.out" 2>"$T/$name.err" </dev/null 3>&- &
+    elif [ -n "${OUTPUT_LIMIT_KB:-}" ]; then
+        # exec: the program itself is BG_PID, so its children are BG_PID's.
         (ulimit -f "$OUTPUT_LIMIT_KB" && exec "$@") >"$T/$name.out" 2>"$T/$name.err" </dev/null 3>&- &
     else
         "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null 3>&- &
