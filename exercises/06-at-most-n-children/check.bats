@@ -105,8 +105,8 @@ served_peer() {
         return 1
     }
     served_peer waiting || {
-        fail_because "expected the waiting client to be served within ${QUICK}s of a child's end," \
-            "got: $(excerpt_file "$T/waiting.out"), with $(queued_connections) connection(s) still queued"
+        fail_because "expected the waiting client to be served within ${QUICK}s of a child's end, got no reply" \
+            "(it printed $(excerpt_file "$T/waiting.out")), and $(queued_connections) connection(s) still queued"
         server_said
         return 1
     }
