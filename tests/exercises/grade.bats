@@ -177,7 +177,9 @@ graded() {
         done
     fi
     # (the directories go to awk through its environment, or awk would find itself)
-    left=$(ps -A -o pid= -o args= | G_DIR="$G/" T_DIR="$(cat "$G/gt")/" \
+    local gt
+    gt=$(cat "$G/gt")
+    left=$(ps -A -o pid= -o args= | G_DIR="$G/" T_DIR="$gt/" \
         awk 'index($0, ENVIRON["G_DIR"]) || index($0, ENVIRON["T_DIR"])')
     [ -z "$left" ] || fail_because "expected no process running from the class's directories after make grade, found: $(excerpt "$left")"
     local big
