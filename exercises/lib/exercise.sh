@@ -45,14 +45,17 @@ status_of() {
 list() {
     local dir nn after passed=0 total=0 status
     printf '%-3s %-50s %-22s %s\n' "#" "exercise" "after" "status"
-    for dir in $(ex_dirs | tr '\n' ' '); do
+    while IFS= read -r dir; do
+        [ -n "$dir" ] || continue
         nn=$(basename "$dir" | cut -c1-2)
         after=$(ex_after "$dir")
         status=$(status_of "$dir")
         total=$((total + 1))
         [ "$status" != passed ] || passed=$((passed + 1))
         printf '%-3s %-50s %-22s %s\n' "$nn" "$(ex_title "$dir" | cut -c1-50)" "${after:-?}" "$status"
-    done
+    done <<EOF
+$(ex_dirs)
+EOF
     if [ "$total" -eq 0 ]; then
         echo "(no exercises in $EXERCISES_DIR yet)"
         return 0

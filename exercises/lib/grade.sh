@@ -272,9 +272,11 @@ csv_field() {
 }
 
 EXDIRS=()
-for d in $(ex_dirs | tr '\n' ' '); do
-    ex_starter "$d" >/dev/null && [ -f "$d/check.bats" ] && EXDIRS+=("$d")
-done
+while IFS= read -r d; do
+    [ -n "$d" ] && ex_starter "$d" >/dev/null && [ -f "$d/check.bats" ] && EXDIRS+=("$d")
+done <<EOF
+$(ex_dirs)
+EOF
 [ ${#EXDIRS[@]} -gt 0 ] || die "no exercise with a starter and a checker in $EXERCISES_DIR"
 
 STUDENTS=()
