@@ -67,6 +67,7 @@ expect_logged_once() {
         fail_because "expected '$1' once, got it $(times_logged "$1") times"
 }
 
+# bats test_tags=lesson
 @test "each child that ends normally is logged as 'child PID exited with status 0', with its PID" {
     start_ex_server
     hold_clients 3
@@ -87,6 +88,7 @@ expect_logged_once() {
 # The parent waits in accept(). The line must come without another client
 # to wake it up: 3 seconds is far more than a correct server needs (it prints
 # within milliseconds), even on a busy machine.
+# bats test_tags=lesson
 @test "a child's end is logged within 3 seconds, without waiting for the next client" {
     start_ex_server
     hold_clients 1
@@ -103,6 +105,7 @@ expect_logged_once() {
         "got: $got"
 }
 
+# bats test_tags=lesson
 @test "a child killed by a signal is logged as 'child PID killed by signal N'" {
     start_ex_server
     hold_clients 2
@@ -195,6 +198,7 @@ handler_calls() {
     ' "$1"
 }
 
+# bats test_tags=lesson
 @test "(read from the source) no signal handler calls printf, fprintf, puts, perror, malloc or the like" {
     [ -f "$EX_SRC" ] || {
         fail_because "expected the source of the program under test at $EX_SRC, found nothing (set EX_SRC)"

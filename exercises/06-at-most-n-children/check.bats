@@ -75,13 +75,12 @@ wakeups() {
     awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { n += $2 } END { print n + 0 }' "/proc/$1/status"
 }
 
-# any_alive PID...: one of the processes still runs.
-any_alive() {
-    local pid
-    for pid in "$@"; do
-        alive "$pid" && return 0
+# all_answered N: the clients burst-1 .. burst-N all got their reply.
+all_answered() {
+    local i
+    for ((i = 1; i <= $1; i++)); do
+        grep -qx "I got your message" "$T/burst-$i.out" 2>/dev/null || return 1
     done
-    return 1
 }
 
 # served_peer NAME: the peer NAME got "I got your message" within $QUICK s.
@@ -89,12 +88,14 @@ served_peer() {
     DEADLINE=$QUICK wait_until grep -qx "I got your message" "$T/$1.out" 2>/dev/null
 }
 
+# bats test_tags=lesson
 @test "with MAX_CHILDREN=2, a third client waits in the listen queue and no child is forked for it" {
     MAX_CHILDREN=2 start_ex_server
     at_limit 2
     stays_waiting 2 1
 }
 
+# bats test_tags=lesson
 @test "the waiting client is served as soon as one of the two children ends" {
     MAX_CHILDREN=2 start_ex_server
     at_limit 2
@@ -125,6 +126,7 @@ served_peer() {
 # 0.04 s but was woken about 1750 times; with a 100 ms nanosleep, 20 times.
 # The bounds, 0.10 s of CPU and 10 wake-ups, leave a sleeping parent a wide
 # margin and catch spinning and polling more often than 5 times a second.
+# bats test_tags=lesson
 @test "the parent does not busy-wait while it waits at the limit" {
     MAX_CHILDREN=2 start_ex_server
     at_limit 2
@@ -144,6 +146,7 @@ served_peer() {
     fi
 }
 
+# bats test_tags=lesson
 @test "without MAX_CHILDREN, the limit is 10 children" {
     unset MAX_CHILDREN
     start_ex_server
@@ -151,22 +154,27 @@ served_peer() {
     stays_waiting 10 1
 }
 
-@test "with MAX_CHILDREN=3, 15 clients at once are all served, never more than 3 children at a time" {
+# The clients are tests/peer, one process each, so that the checker stays
+# light under make grade's limit on processes.
+# bats test_tags=lesson
+@test "with MAX_CHILDREN=3, 12 clients at once are all served, never more than 3 children at a time" {
     MAX_CHILDREN=3 start_ex_server
-    local i pids=() most=0 kids
-    for ((i = 1; i <= 15; i++)); do
-        DEADLINE=8 with_deadline client_says "burst $i" >"$T/burst-$i.out" 2>&1 &
-        pids+=("$!")
+    local i most=0 kids end
+    for ((i = 1; i <= 12; i++)); do
+        start_bg "burst-$i" "$PEER" 127.0.0.1 "$PORT" send "burst $i"$'\n' shutdown read
     done
-    # Every client runs under a deadline of its own, so this loop ends.
-    while any_alive ${pids[@]+"${pids[@]}"}; do
+    end=$((SECONDS + 2 * QUICK))
+    while ! all_answered 12 && [ "$SECONDS" -lt "$end" ]; do
         kids=$(count_children "$SERVER_PID")
         [ "$kids" -le "$most" ] || most=$kids
         sleep 0.01
     done
-    for ((i = 1; i <= 15; i++)); do
-        wait "${pids[i - 1]}" || true
-        expect_same "client $i of 15 to print" "I got your message" "$(cat "$T/burst-$i.out")"
+    for ((i = 1; i <= 12; i++)); do
+        grep -qx "I got your message" "$T/burst-$i.out" || {
+            fail_because "expected client $i of 12 to get 'I got your message' within $((2 * QUICK))s," \
+                "got: $(excerpt_file "$T/burst-$i.out") $(excerpt_file "$T/burst-$i.err")"
+            return 1
+        }
     done
     [ "$most" -le 3 ] || fail_because "expected at most 3 children at a time, saw $most"
     wait_until children_are "$SERVER_PID" 0 2>/dev/null ||
@@ -174,6 +182,7 @@ served_peer() {
             "got $(count_children "$SERVER_PID")"
 }
 
+# bats test_tags=lesson
 @test "a MAX_CHILDREN that is not a whole number from 1 up is refused" {
     local bad
     for bad in 0 abc 5x -3; do
@@ -229,6 +238,7 @@ code_of() {
 # can make that moment happen on purpose, so we read the source. Sleeping in
 # a loop is polling; fast polling is caught above, slow polling (sleep(1))
 # only here.
+# bats test_tags=lesson
 @test "(read from the source) the parent waits in sigsuspend(), not in pause() or a sleep loop" {
     [ -f "$EX_SRC" ] || {
         fail_because "expected the source of the program under test at $EX_SRC, found nothing (set EX_SRC)"
