@@ -272,12 +272,13 @@ static void install_reaper(void)
 }
 
 /*
- * wait_for_room: returns once fewer than MAX children run. With SIGCHLD
+ * wait_for_room: returns once fewer than max children run. With SIGCHLD
  * blocked, the handler cannot change the count while we look at it.
  * sigsuspend() then unblocks SIGCHLD and sleeps, in one step. A child that
  * ends between our look and the sleep leaves SIGCHLD pending, and a pending
  * signal ends sigsuspend() at once. With pause() instead, that signal would
- * be handled before pause() began, and pause() would sleep on for good.
+ * be handled before pause() began, and pause() would sleep on until another
+ * child ended: perhaps never, if the others serve silent clients.
  */
 static void wait_for_room(long max)
 {
