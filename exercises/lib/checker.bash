@@ -9,7 +9,7 @@
 # The program under test is $EX_PROG: `make exercise EX=NN` builds the
 # student's file and sets it, and so do make grade and tests/exercises/exercises.bats
 # (which point it at a starter or a reference solution). Run by hand:
-#   EX_PROG=$PWD/exercises/01-who-is-calling/server bats exercises/01-who-is-calling/check.bats
+#   EX_PROG=$PWD/exercises/01-who-is-calling/server EX_SRC=$PWD/exercises/01-who-is-calling/server.c bats exercises/01-who-is-calling/check.bats
 # $EX_SRC is the student's source file, for the rare check that can only read
 # the source (its test's name then says "(read from the source)"); the scripts
 # set it (make grade to a copy the student's program cannot change).
