@@ -316,6 +316,7 @@ say "grading ${#STUDENTS[@]} students x ${#EXDIRS[@]} exercises from $SUBMISSION
 for student_dir in "${STUDENTS[@]}"; do
     student=$(basename "$student_dir")
     mkdir -p "$GRADE_OUT/logs/$student"
+    rm -f "$GRADE_OUT/logs/$student/"[0-9][0-9].txt      # an older grading's logs
     row_csv=$(csv_field "$student")
     row_table=$(printf '%-20s' "$(printf '%s' "$student" | cut -c1-20)")
     for ex in "${EXDIRS[@]}"; do
