@@ -2,7 +2,8 @@
 # Exercise 03, a silent client must not hold the server forever: with
 # IDLE_TIMEOUT=N, a client that sends nothing for N seconds is dropped (the
 # server closes its side) and the next client is served, at once and not N
-# seconds later; a client that speaks in time is served; a bad IDLE_TIMEOUT
+# seconds later; a client that got its reply and never closes is dropped
+# too; a client that speaks in time is served; a bad or empty IDLE_TIMEOUT
 # is refused.
 
 load ../lib/checker
@@ -118,6 +119,31 @@ silent_client_then_next() {
     served "after half a line"
 }
 
+# hang_up sends its end of file and then reads until the client closes. A
+# client that got its reply and never closes must not hold the server there
+# for ever: the time limit bounds that read too (SO_RCVTIMEO does by itself;
+# a poll() in read_message alone does not). With IDLE_TIMEOUT=2, the next
+# client must be served within 5 s of the first one getting its reply.
+# bats test_tags=lesson
+@test "a client that gets its reply and then never closes is dropped too, and the next one is served" {
+    IDLE_TIMEOUT=2 start_ex_server
+    start_peer lingerer send $'first\n' read waitfor "$T/never"
+    local lingerer=$BG_PID
+    wait_until grep -qx "I got your message" "$T/lingerer.out" 2>/dev/null ||
+        fail_because "expected the first client to get 'I got your message', got: $(excerpt_file "$T/lingerer.out")" ||
+        return 1
+    start_bg next sh -c 'echo next | "$1" 127.0.0.1 "$2"' sh "$CLIENT" "$PORT"
+    if ! DEADLINE=5 wait_until grep -qx "I got your message" "$T/next.out" 2>/dev/null; then
+        fail_because "expected the next client to be served within 5 s, with IDLE_TIMEOUT=2 and a client before it" \
+            "that got its reply and never closed; the next client printed: $(excerpt_file "$T/next.out")" \
+            "(does hang_up wait for that client's end of file for ever?)"
+        return 1
+    fi
+    alive "$lingerer" ||
+        fail_because "expected the first client to be still connected (it never closes), but it ended:" \
+            "$(excerpt_file "$T/lingerer.err")"
+}
+
 @test "a client that pauses for 1 s in the middle of its line, with IDLE_TIMEOUT=3, is served" {
     IDLE_TIMEOUT=3 start_ex_server
     start_peer slow send "slow " waitfor "$T/go" send $'but here\n' shutdown read
@@ -138,9 +164,9 @@ silent_client_then_next() {
 }
 
 # bats test_tags=lesson
-@test "an IDLE_TIMEOUT that is not a whole number of seconds from 1 is refused with exit status 2" {
+@test "an IDLE_TIMEOUT that is not 1 to 86400 in decimal digits (an empty one too) is refused with exit status 2" {
     local bad
-    for bad in abc 0 -1 1.5 2x; do
+    for bad in abc 0 -1 1.5 2x ' 5' +5 '' 86401; do
         DEADLINE=2 run with_deadline env IDLE_TIMEOUT="$bad" "$EX_PROG" 0
         if [ "$status" -ne 2 ] || [[ $output != *IDLE_TIMEOUT* ]] || [[ $output == *Listening* ]]; then
             fail_because "expected IDLE_TIMEOUT='$bad' to be refused with exit status 2 and a message naming" \

@@ -245,7 +245,7 @@ int main(int argc, char *argv[])
     signal(SIGPIPE, SIG_IGN);
 
     /* TODO(exercise): read IDLE_TIMEOUT from the environment here (10 when
-     * it is unset or empty; a bad value ends the server with status 2). */
+     * it is unset; an empty or bad value ends the server with status 2). */
     sockfd = open_listener(parse_port(argv[1]));
     announce_port(sockfd);
 

@@ -59,7 +59,8 @@ static unsigned short parse_port(const char *text)
 /*
  * idle_timeout: how many seconds a client may stay silent, from the
  * environment variable IDLE_TIMEOUT, or exits with a message. Checked like
- * the port: every character must be part of the number.
+ * the port: every character must be a decimal digit, so an empty value, a
+ * sign or a space is refused.
  */
 static long idle_timeout(void)
 {
@@ -67,7 +68,7 @@ static long idle_timeout(void)
     char *end;
     long seconds;
 
-    if (text == NULL || text[0] == '\0')
+    if (text == NULL)
         return DEFAULT_IDLE_TIMEOUT;
     errno = 0;
     seconds = strtol(text, &end, 10);
