@@ -55,6 +55,25 @@ log_lacks() {
 }
 
 log_has() { grep -q -e "$1" "$T/demo.log"; }
+# log_shows WHAT PATTERN: the demo's log has a line matching PATTERN;
+# otherwise it says which, and fails.
+log_shows() {
+    log_has "$2" && return 0
+    echo "expected $1 in the demo's log (a line matching '$2'), found none" >&2
+    return 1
+}
+# in_chapter N [M]: the log from step N's chapter to step M's (or the end).
+in_chapter() {
+    if [ -n "${2:-}" ]; then
+        sed -n "/^== Step $1/,/^== Step $2/p" "$T/demo.log"
+    else
+        sed -n "/^== Step $1/,\$p" "$T/demo.log"
+    fi
+}
+# expect_equal WHAT EXPECTED GOT
+expect_equal() {
+    [ "$2" = "$3" ] || { echo "expected $1: $2, got: $3" >&2; return 1; }
+}
 
 # A client running in the session.
 no_client_in_session() { ! in_session "$1" | grep -q 'client/client '; }
@@ -133,7 +152,7 @@ stop_processes_of_session() {
     finish_demo 120 || status=$?
     echo "exit status $status after $((SECONDS - start)) s"
     cat "$T/demo.log"
-    [ "$status" -eq 0 ]
+    expect_status 0
     # Nothing it started is left running.
     wait_until session_empty "$DEMO"
 }
@@ -141,32 +160,38 @@ stop_processes_of_session() {
 @test "the tour shows each step's lesson" {
     need_setsid
     start_demo
-    finish_demo 120
-    local log="$T/demo.log"
-    cat "$log"
+    status=0
+    finish_demo 120 || status=$?
+    expect_status 0
+    cat "$T/demo.log"
     # step 1: one client, then nobody listens.
-    grep -q '^== Step 1' "$log"
-    grep -q 'exited with status 0' "$log"
-    grep -q 'ERROR connecting: Connection refused' "$log"
+    log_shows "step 1" '^== Step 1'
+    log_shows "step 1's exit status" 'exited with status 0'
+    log_shows "the second client refused" 'ERROR connecting: Connection refused'
     # step 2: the second client is queued, unanswered, until the first speaks;
     # then the server serves them in order.
-    grep -q '^LISTEN 1 ' <(sed 's/^    | //; s/  */ /g' "$log")
-    grep -q 'B has connected and sent its line, and has no reply' "$log"
-    [ "$(sed -n '/^== Step 2/,/^== Step 3/p' "$log" | grep 'Here is the message' | sed 's/.*message: //')" = \
-      "$(printf 'hello from A\nhello from B')" ]
+    sed 's/^    | //; s/  */ /g' "$T/demo.log" >"$T/plain.log"
+    grep -q '^LISTEN 1 ' "$T/plain.log" ||
+        { echo "expected ss to show one connection queued (LISTEN 1), got: $(grep LISTEN "$T/plain.log")" >&2; false; }
+    log_shows "B waiting" 'B has connected and sent its line, and has no reply'
+    expect_equal "step 2's messages, in order" "hello from A, hello from B" \
+        "$(in_chapter 2 3 | sed -n 's/.*Here is the message: //p' | paste -s -d, - | sed 's/,/, /g')"
     # step 3: B is answered while A is silent; five zombies.
-    sed -n '/^== Step 3/,/^== Step 4/p' "$log" | grep -q 'B got, while A still says nothing'
-    grep -q 'zombies after 5 clients: 5\.' "$log"
-    [ "$(sed -n '/^== Step 3/,/^== Step 4/p' "$log" | grep -c ' Z .*<defunct>$')" -eq 5 ]
+    in_chapter 3 4 | grep -q 'B got, while A still says nothing' ||
+        { echo "expected step 3 to answer B while A is silent" >&2; false; }
+    log_shows "five zombies" 'zombies after 5 clients: 5\.'
+    expect_equal "<defunct> lines in step 3" 5 "$(in_chapter 3 4 | grep -c ' Z .*<defunct>$')"
     # step 4: the same load, none.
-    grep -q 'zombies after 5 clients: 0\.' "$log"
-    [ "$(sed -n '/^== Step 4/,$p' "$log" | grep -c ' Z .*<defunct>$')" -eq 0 ]
+    log_shows "no zombies" 'zombies after 5 clients: 0\.'
+    expect_equal "<defunct> lines in step 4" 0 "$(in_chapter 4 | grep -c ' Z .*<defunct>$')"
 }
 
 @test "the tour's log holds no escape sequences or other garbage when stdout is not a terminal" {
     need_setsid
     start_demo
-    finish_demo 120
+    status=0
+    finish_demo 120 || status=$?
+    expect_status 0
     log_lacks "escape sequence" $'\e'
     log_lacks "carriage return" $'\r'
     log_lacks "unprintable character" '[^[:print:]]'
