@@ -82,25 +82,35 @@ prove_starter() {
 }
 
 # ---- the reference solution: passes every check
+# prove_solution [second]: the same for the independent second solution in
+# tests/second-solutions/NN-name/, written from the README alone by someone
+# who had not seen the reference, where there is one (a checker must accept
+# any correct solution, not only the one its author wrote).
 prove_solution() {
-    local starter sol planned ok bad
-    starter=$(ex_starter "$dir") || { verdict solution bad "no starter, so no name for the solution's file"; return 1; }
-    sol="$EXERCISES_DIR/solutions/$(basename "$dir")/$starter"
+    local starter sol planned ok bad which=${1:-solution}
+    starter=$(ex_starter "$dir") || { verdict "$which" bad "no starter, so no name for the solution's file"; return 1; }
+    if [ "$which" = second ]; then
+        sol="$REPO/tests/second-solutions/$(basename "$dir")/$starter"
+        [ -f "$sol" ] || return 0
+    else
+        sol="$EXERCISES_DIR/solutions/$(basename "$dir")/$starter"
+    fi
     [ -f "$sol" ] || { verdict solution bad "no reference solution ($sol)"; return 1; }
-    [ -f "$dir/check.bats" ] || { verdict solution bad "no check.bats in $dir"; return 1; }
-    check_program solution "$sol" || return 1
-    [ "$RC" -ne 124 ] || { verdict solution bad "the checker did not end within ${PROVE_DEADLINE}s"; return 1; }
+    [ -f "$dir/check.bats" ] || { verdict "$which" bad "no check.bats in $dir"; return 1; }
+    check_program "$which" "$sol" || return 1
+    [ "$RC" -ne 124 ] || { verdict "$which" bad "the checker did not end within ${PROVE_DEADLINE}s"; return 1; }
     planned=$(tap_planned "$TAP")
-    [ -n "$planned" ] || { verdict solution bad "bats did not run the checker: $(head -n 3 "$TAP" | joined)"; return 1; }
+    [ -n "$planned" ] || { verdict "$which" bad "bats did not run the checker: $(head -n 3 "$TAP" | joined)"; return 1; }
     ok=$(tap_count ok "$TAP")
     bad=$( { tap_names failed "$TAP" | sed 's/^/failed: /'; tap_names skipped "$TAP" | sed 's/^/skipped: /'; } | joined)
     if [ "$RC" -ne 0 ] || [ -n "$bad" ] || [ "$ok" -ne "$planned" ]; then
-        verdict solution bad "$ok of $planned checks passed; $bad; $(tap_for_students "$TAP" | grep -v '^  ok  ' | head -n 6 | sed 's/^ *//' | joined)"
+        verdict "$which" bad "$ok of $planned checks passed; $bad; $(tap_for_students "$TAP" | grep -v '^  ok  ' | head -n 6 | sed 's/^ *//' | joined)"
         return 1
     fi
-    verdict solution ok "passes all $planned checks in ${SECS}s"
+    verdict "$which" ok "passes all $planned checks in ${SECS}s"
 }
 
 prove_starter || status=1
 prove_solution || status=1
+prove_solution second || status=1
 exit "$status"

@@ -71,6 +71,13 @@ proof() {
 @test "checker 09 fails on the unchanged starter, in its lesson's test" { proof 09 starter; }
 @test "checker 09 passes on the reference solution" { proof 09 solution; }
 
+# A checker must accept any correct solution, not only its author's: these were
+# written from the README alone by someone who had not seen the reference.
+@test "checker 03 passes on an independent second solution (poll() before every read)" { proof 03 second; }
+@test "checker 05 passes on an independent second solution (saved statuses and pselect(), no self-pipe)" { proof 05 second; }
+@test "checker 06 passes on an independent second solution (SIGCHLD blocked but in sigsuspend() and accept())" { proof 06 second; }
+@test "checker 07 passes on an independent second solution (a self-pipe for SIGTERM and SIGCHLD)" { proof 07 second; }
+
 @test "every exercise folder is proven by this file, and has a README, a starter and a checker" {
     local dir nn missing=
     for dir in "$ROOT"/exercises/[0-9][0-9]-*/; do
