@@ -64,7 +64,7 @@ start_server() {
     set +m
     PIDS+=("$pid")
     for ((i = 0; i < 1000; i++)); do
-        grep -q '^Listening on port' "$WORK/$name.out" && break
+        grep -qs '^Listening on port' "$WORK/$name.out" && break
         sleep 0.02
     done
     port=$(sed -n 's/^Listening on port \([0-9][0-9]*\)$/\1/p' "$WORK/$name.out")
@@ -285,7 +285,7 @@ for step in step2-loop step3-fork step4-reap; do
         "$LOADGEN" -H 100 -w "$WORK/go" -T 20 127.0.0.1 "$port" >"$WORK/hold" 2>&1 &
         hold=$!
         for ((i = 0; i < 500; i++)); do
-            grep -q '^holding' "$WORK/hold" && break
+            grep -qs '^holding' "$WORK/hold" && break
             sleep 0.02
         done
         touch "$WORK/go"
