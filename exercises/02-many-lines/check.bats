@@ -3,7 +3,8 @@
 # connection with "I got your message\n" until the client closes, however the
 # bytes are cut into pieces on the way: lines one at a time, two lines in one
 # write, one line in two writes, more lines at once than the server's buffer
-# holds, and a last line without a newline.
+# holds, a line longer than the buffer followed by a short one, and a last
+# line without a newline.
 
 load ../lib/checker
 
@@ -149,6 +150,28 @@ established() { if command -v ss >/dev/null; then echo ESTAB; else echo ESTABLIS
     printf '%s\n' "$output" >"$T/many.out"
     expect_replies 100 "$T/many.out"
     expect_messages "${sent[@]}"
+}
+
+# bats test_tags=lesson
+@test "a line longer than the buffer (300 bytes) does not stop the server: the short line after it is printed and answered" {
+    start_ex_server
+    local long
+    long=$(printf '%0300d' 0 | tr 0 x)
+    run peer send "$long"$'\n'$'after the long one\n' shutdown read
+    [ "$status" -eq 0 ] || fail_because "expected the client to get its replies, it ended with status $status: $(excerpt "$output")"
+    printf '%s\n' "$output" >"$T/long.out"
+    local last count
+    last=$(grep '^Here is the message' "$T/server.out" | tail -n 1 || true)
+    count=$(grep -c '^Here is the message' "$T/server.out" || true)
+    [ "$last" = "Here is the message: after the long one" ] || {
+        fail_because "after a 300-byte line, expected the server to print 'Here is the message: after the long one'" \
+            "for the short line that followed it on the same connection, its last message was: $(if [ -n "$last" ]; then excerpt "$last"; else echo none; fi)"
+        return 1
+    }
+    # The long line may come out in pieces, cut short or not at all; each
+    # message printed is answered once, the short line's too.
+    expect_replies "$count" "$T/long.out"
+    server_is_alive
 }
 
 # bats test_tags=lesson
