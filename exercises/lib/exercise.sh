@@ -37,6 +37,8 @@ status_of() {
         echo "not yet (changed since last check)"
     elif [ "$saved_result" = passed ]; then
         echo "passed"
+    elif [ "$saved_result" = "passed with warnings" ]; then
+        echo "not yet: passed with warnings (make grade: does not build)"
     else
         echo "not yet"
     fi
@@ -73,7 +75,7 @@ usage() {
 }
 
 check() {
-    local arg=${1:-} nn dir starter prog name log rc title failed ok skipped planned
+    local arg=${1:-} nn dir starter prog name log rc title failed ok skipped planned warned
     [ -n "$arg" ] || usage "Which exercise? Say its number: make exercise EX=03"
     nn=$(ex_number "$arg") || usage "'$arg' is not an exercise number: say make exercise EX=03 (or EX=3)"
     dir=$(ex_find "$nn") || usage "There is no exercise $nn."
@@ -104,6 +106,8 @@ check() {
         exit 1
     fi
     cat "$log"          # warnings, when EX_WERROR= lets them through
+    warned=
+    ! grep -q 'warning:' "$log" || warned=1
     echo "checking it with $(grep -c '^[[:space:]]*@test' "$dir/check.bats" | tr -d ' ') checks from exercises/$(basename "$dir")/check.bats"
     clean_bats_env
     rc=0
@@ -123,6 +127,13 @@ check() {
     if [ -z "$planned" ]; then
         echo "$nn: the checker did not run (see what bats said above)."
         save_status "$dir" "$starter" "not yet"
+        exit 1
+    fi
+    if [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$skipped" -eq 0 ] && [ "$ok" -eq "$planned" ] && [ -n "$warned" ]; then
+        # Built with EX_WERROR= and the compiler warned: make grade, which
+        # builds with -Werror, would say "does not build". Not a pass yet.
+        echo "$nn: not yet: all $planned checks passed, but the compiler warned (see above), and make grade counts a warning as a failed build. Fix the warnings: make exercise EX=$nn"
+        save_status "$dir" "$starter" "passed with warnings"
         exit 1
     fi
     if [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$skipped" -eq 0 ] && [ "$ok" -eq "$planned" ]; then

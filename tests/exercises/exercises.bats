@@ -183,3 +183,18 @@ exercises_list() { run with_deadline make -s -C "$ROOT" exercises; }
     [[ $output == *"not yet (changed since last check)"* ]] ||
         fail_because "expected 'not yet (changed since last check)' after an edit, got: $(excerpt "$output")"
 }
+
+@test "make exercise EX_WERROR= on a file that warns and passes: not a pass, since make grade would not build it; the list agrees" {
+    fake_exercise
+    cp "$ROOT/step2-loop/server.c" "$T/exercises/01-echo/server.c"
+    printf 'static int unused_helper(void) { int unused; return 0; }\n' >>"$T/exercises/01-echo/server.c"
+    exercise EX=01 EX_WERROR=
+    [ "$status" -ne 0 ] || fail_because "expected a non-zero exit for a pass with warnings, got 0: $(excerpt "$output")"
+    [[ $output == *"warning:"* ]] || fail_because "expected the compiler's warning to be shown, got: $(excerpt "$output")"
+    [[ $output == *"01: not yet: all 2 checks passed, but the compiler warned"*"make grade counts a warning as a failed build"* ]] ||
+        fail_because "expected '01: not yet: all 2 checks passed, but the compiler warned ... make grade counts a warning as a failed build', got: $(excerpt "$output")"
+    exercises_list
+    [[ $output == *"not yet: passed with warnings (make grade: does not build)"* ]] ||
+        fail_because "expected the list to say 'not yet: passed with warnings (make grade: does not build)', got: $(excerpt "$output")"
+    [[ $output == *"0 of 2 passed"* ]] || fail_because "expected the list to count it as not passed ('0 of 2 passed'), got: $(excerpt "$output")"
+}
