@@ -5,7 +5,8 @@
 # private network namespace whose default is IPv6-only (bindv6only=1), the
 # server still answers on both addresses, which it does only if it turns
 # the option off itself. Without an IPv6 loopback address every check is
-# skipped, never passed.
+# skipped, never passed. One rule is read from the source, since no client
+# can see it: announce_port's getsockname() gets an IPv6-sized address.
 
 load ../lib/checker
 
@@ -126,4 +127,86 @@ exit $rc
            fail_because "expected clients on 127.0.0.1 and ::1 to get 'I got your message' with net.ipv6.bindv6only=1" \
                "(does the server turn IPV6_V6ONLY off itself?), got: $(excerpt "$output")" ;;
     esac
+}
+
+# ------------------------------------------------------------ read from the source
+
+# The source file, for the one rule that cannot be seen from outside: by
+# default the server.c beside the program under test.
+EX_SRC="${EX_SRC:-$(dirname "${EX_PROG:-.}")/server.c}"
+
+# code_of FILE: FILE with its comments and string literals blanked out.
+code_of() {
+    awk '
+    { src = src $0 "\n" }
+    END {
+        len = length(src); out = ""
+        for (i = 1; i <= len; i++) {
+            c = substr(src, i, 1); d = substr(src, i + 1, 1)
+            if (c == "/" && d == "*") {
+                i += 2
+                while (i <= len && !(substr(src, i, 1) == "*" && substr(src, i + 1, 1) == "/")) {
+                    if (substr(src, i, 1) == "\n") out = out "\n"
+                    i++
+                }
+                i++; out = out " "
+            } else if (c == "/" && d == "/") {
+                while (i + 1 <= len && substr(src, i + 1, 1) != "\n") i++
+            } else if (c == "\"" || c == "\047") {
+                i++
+                while (i <= len && substr(src, i, 1) != c) { if (substr(src, i, 1) == "\\") i++; i++ }
+                out = out c c
+            } else out = out c
+        }
+        printf "%s", out
+    }' "$1"
+}
+
+# getsockname_callers FILE: for every function (every block at the top level
+# of FILE) that calls getsockname(), one line: its name, then "ok" if the
+# function names struct sockaddr_in6 or struct sockaddr_storage anywhere in
+# its header or body, "bad" if not.
+getsockname_callers() {
+    code_of "$1" | awk '
+    { src = src $0 " " }
+    END {
+        len = length(src); depth = 0; text = ""
+        for (i = 1; i <= len; i++) {
+            c = substr(src, i, 1)
+            text = text c
+            if (c == "{") depth++
+            else if (c == "}" && depth > 0 && --depth == 0) { judge(text); text = "" }
+            else if (c == ";" && depth == 0) text = ""
+        }
+    }
+    function judge(t,    name) {
+        if (t !~ /(^|[^A-Za-z0-9_])getsockname[ \t]*[(]/) return
+        name = t
+        sub(/[ \t]*[(].*$/, "", name); sub(/^.*[^A-Za-z0-9_]/, "", name)
+        print name, (t ~ /sockaddr_(in6|storage)([^A-Za-z0-9_]|$)/ ? "ok" : "bad")
+    }'
+}
+
+# The port printed must be read from an address structure of the socket's own
+# family. getsockname() on an IPv6 socket returns a struct sockaddr_in6 (28
+# bytes on Linux); given the 16 bytes of a struct sockaddr_in, it fills them
+# and cuts the rest off, and sin_port happens to lie where sin6_port does, on
+# Linux and on the BSDs and macOS alike. So the wrong structure prints the
+# right port and no client can tell. POSIX does not promise that the two
+# fields share their place, so the source is read instead: the function that
+# calls getsockname() must name struct sockaddr_in6 or struct
+# sockaddr_storage. (If getsockname() is called in main itself, main must
+# name one of them: a loose check, so that no correct program fails it.)
+# bats test_tags=lesson
+@test "(read from the source) the function that calls getsockname() uses struct sockaddr_in6 or struct sockaddr_storage" {
+    [ -f "$EX_SRC" ] || {
+        fail_because "expected the source of the program under test at $EX_SRC, found nothing (set EX_SRC)"
+        return 1
+    }
+    local found bad
+    found=$(getsockname_callers "$EX_SRC")
+    bad=$(printf '%s\n' "$found" | awk '$2 == "bad" { printf "%s%s()", sep, $1; sep = ", " }')
+    [ -n "$found" ] || fail_because "expected a call of getsockname() (it tells announce_port the port it got), found none in $EX_SRC"
+    [ -z "$bad" ] || fail_because "expected $bad, which calls getsockname(), to give it a struct sockaddr_in6 or a" \
+        "struct sockaddr_storage (an IPv6 address does not fit in a struct sockaddr_in: Hint 2), it names neither"
 }
