@@ -34,16 +34,26 @@ expect_lines() {
         i=$((i + 1))
         [ "$i" -le "$#" ] && [ "$i" -le "${#got[@]}" ] && [ "${!i}" = "${got[i - 1]}" ] && continue
         if [ "$i" -gt "${#got[@]}" ]; then
-            fail_because "expected line $i of the server's report to be '${!i}', but the server printed no more" \
+            fail_because "expected, on the server's stdout, '${!i}' as its line $i that names a client or a message, but it printed no more" \
                 "('Connection from' and 'Here is the message' lines: ${#got[@]}, expected $#)"
         elif [ "$i" -gt "$#" ]; then
             fail_because "expected $# lines ('Connection from' and 'Here is the message'), the server printed" \
                 "one more: '${got[i - 1]}'"
         else
-            fail_because "expected line $i of the server's report to be '${!i}', got: '${got[i - 1]}'"
+            fail_because "expected, on the server's stdout, '${!i}' as its line $i that names a client or a message, got: '${got[i - 1]}'$(swap_note "${!i}" "${got[i - 1]}")"
         fi
         return 1
     done
+}
+
+# swap_note EXPECTED GOT: when GOT is the line EXPECTED ("Connection from
+# ADDRESS:PORT") with the two bytes of PORT swapped, says so (the port was
+# printed in network byte order); otherwise says nothing.
+swap_note() {
+    local port=${1##*:} swapped
+    swapped=$(( ((port & 255) << 8) | (port >> 8) ))
+    [ "$swapped" -ne "$port" ] && [ "$2" = "${1%:*}:$swapped" ] || return 0
+    echo "; that is the port with its two bytes swapped: network byte order, see Hint 3"
 }
 
 # call NAME TEXT: a client that connects and stays silent until the test
@@ -66,8 +76,10 @@ call() {
             "accepted the client (before the client spoke), got: $(excerpt_file "$T/server.out")"
         return 1
     fi
-    expect_same "the server's line for a client whose port is $CALLER_PORT to be" \
-        "Connection from 127.0.0.1:$CALLER_PORT" "$(connection_lines)"
+    local want="Connection from 127.0.0.1:$CALLER_PORT" got
+    got=$(connection_lines)
+    [ "$got" = "$want" ] || fail_because "expected the server's line for a client whose port is $CALLER_PORT" \
+        "to be '$want', got: $(excerpt "$got")$(swap_note "$want" "$got")"
 }
 
 # bats test_tags=lesson
