@@ -2,7 +2,8 @@
 # Exercise 09, a client that does not wait forever: with REPLY_TIMEOUT=N, the
 # client gives up on a server that sends nothing for N seconds, printing
 # "ERROR, no reply within N seconds" on stderr and exiting 1; a reply that
-# comes in time is printed as before; a bad REPLY_TIMEOUT is refused.
+# comes in time is printed as before; a bad REPLY_TIMEOUT, an empty one too,
+# is refused.
 # Here $EX_PROG is the student's client, and the servers are known to work.
 
 load ../lib/checker
@@ -93,10 +94,10 @@ what_came_back() {
 }
 
 # bats test_tags=lesson
-@test "a REPLY_TIMEOUT that is not a whole number of seconds from 1 is refused with exit status 2" {
+@test "a REPLY_TIMEOUT that is not whole seconds from 1 to 86400 in digits (empty, 0, 86401, huge, signed, ...) is refused with exit status 2" {
     start_step2
     local bad
-    for bad in abc 0 -1 1.5 2x; do
+    for bad in "" abc 0 -1 +5 " 5" 1.5 2x 86401 99999999999999999999; do
         try_client "bad limit" REPLY_TIMEOUT="$bad"
         if [ "$status" -ne 2 ] || [[ $stderr != *REPLY_TIMEOUT* ]]; then
             fail_because "expected REPLY_TIMEOUT='$bad' to be refused with exit status 2 and a message naming" \

@@ -164,7 +164,8 @@ int main(int argc, char *argv[])
     }
     check_port(argv[2]);
     /* TODO(exercise): read REPLY_TIMEOUT from the environment here (10 when
-     * it is unset or empty; a bad value ends the client with status 2). */
+     * it is unset; a bad value, an empty one too, ends the client with
+     * status 2). */
     /* A server that hangs up early must give us an error, not kill us. */
     signal(SIGPIPE, SIG_IGN);
 

@@ -56,7 +56,8 @@ static void check_port(const char *text)
 /*
  * reply_timeout: how many seconds the server may stay silent, from the
  * environment variable REPLY_TIMEOUT, or exits with a message. Checked like
- * the port: every character must be part of the number.
+ * the port: every character must be part of the number, so an empty value
+ * is refused too.
  */
 static long reply_timeout(void)
 {
@@ -64,7 +65,7 @@ static long reply_timeout(void)
     char *end;
     long seconds;
 
-    if (text == NULL || text[0] == '\0')
+    if (text == NULL)
         return DEFAULT_REPLY_TIMEOUT;
     errno = 0;
     seconds = strtol(text, &end, 10);
