@@ -160,23 +160,34 @@ kill_run_processes() {
 # ---------------------------------------------------------------- one run
 
 # find_submission STUDENT_DIR EXDIR STARTER: the student's file for that
-# exercise: STUDENT_DIR/NN-name/STARTER, or NN-anything/, or NN/.
+# exercise: STUDENT_DIR/NN-name/STARTER, or NN-anything/, or NN/; the same
+# under STUDENT_DIR/exercises/ (the student handed in the folder as it is in
+# the repository).
 find_submission() {
-    local name nn d
+    local name nn d base
     name=$(basename "$2")
     nn=${name%%-*}
-    for d in "$1/$name" "$1/$nn"-*/ "$1/$nn"; do
-        d=${d%/}
-        if [ -e "$d/$3" ] || [ -L "$d/$3" ]; then
-            printf '%s\n' "$d/$3"
-            return 0
-        fi
+    for base in "$1" "$1/exercises"; do
+        for d in "$base/$name" "$base/$nn"-*/ "$base/$nn"; do
+            d=${d%/}
+            if [ -e "$d/$3" ] || [ -L "$d/$3" ]; then
+                printf '%s\n' "$d/$3"
+                return 0
+            fi
+        done
     done
     return 1
 }
 
+# deeper_submission STUDENT_DIR: a student's server.c or client.c in an
+# exercise folder (NN-...) deeper than find_submission looks, if there is one.
+deeper_submission() {
+    find "$1" -mindepth 3 -maxdepth 8 \( -name server.c -o -name client.c \) 2>/dev/null |
+        grep '/[0-9][0-9][^/]*/[^/]*$' | head -n 1
+}
+
 # grade_one STUDENT_DIR EXDIR LOG: prints one of passed, failed, missing,
-# "does not build", "timed out"; what happened goes to LOG.
+# unchanged, "does not build", "timed out"; what happened goes to LOG.
 grade_one() {
     local student_dir=$1 exdir=$2 log=$3 starter src run rc prog planned ok failed skipped size
     starter=$(ex_starter "$exdir")
@@ -189,6 +200,11 @@ grade_one() {
     if [ -L "$src" ] || [ ! -f "$src" ]; then
         echo "$src is not a regular file (a link, say); not graded" >"$log"
         echo missing
+        return
+    fi
+    if cmp -s "$src" "$exdir/$starter"; then
+        echo "$src is the starter as handed out, byte for byte; not graded" >"$log"
+        echo unchanged
         return
     fi
     size=$(wc -c <"$src" | tr -d ' ')
@@ -313,23 +329,33 @@ say "grading ${#STUDENTS[@]} students x ${#EXDIRS[@]} exercises from $SUBMISSION
     printf '\n'
 } >"$TABLE"
 
+WARNINGS=
 for student_dir in "${STUDENTS[@]}"; do
     student=$(basename "$student_dir")
     mkdir -p "$GRADE_OUT/logs/$student"
     rm -f "$GRADE_OUT/logs/$student/"[0-9][0-9].txt      # an older grading's logs
     row_csv=$(csv_field "$student")
     row_table=$(printf '%-20s' "$(printf '%s' "$student" | cut -c1-20)")
+    n_submitted=0
     for ex in "${EXDIRS[@]}"; do
         nn=$(basename "$ex" | cut -c1-2)
         result=$(grade_one "$student_dir" "$ex" "$GRADE_OUT/logs/$student/$nn.txt")
         say "  $student $nn: $result"
-        row_csv="$row_csv,$result"
+        row_csv="$row_csv,$(csv_field "$result")"
         row_table="$row_table $(printf '%-14s' "$result")"
+        [ "$result" = missing ] || n_submitted=$((n_submitted + 1))
     done
+    if [ "$n_submitted" -eq 0 ] && deeper=$(deeper_submission "$student_dir") && [ -n "$deeper" ]; then
+        warning="warning: $student: no exercise folder in $student_dir/ (nor in $student_dir/exercises/), but there is ${deeper#"$student_dir"/} deeper down; move the NN-name folders up to $student_dir/ and grade again"
+        say "make grade: $warning"
+        WARNINGS="$WARNINGS$warning
+"
+    fi
     printf '%s\n' "$row_csv" >>"$CSV"
     printf '%s\n' "$row_table" >>"$TABLE"
 done
 
 cat "$TABLE"
 echo
+[ -z "$WARNINGS" ] || printf '%s\n' "$WARNINGS"
 echo "CSV: $CSV; what each run printed: $GRADE_OUT/logs/STUDENT/NN.txt"

@@ -46,7 +46,8 @@ grade_class() {
     local ex="$T/exercises/01-echo" s
     mkdir -p "$ex"
     printf '# 01. Echo twice\n\nAfter: Step 2\n' >"$ex/README.md"
-    cp "$ROOT/step2-loop/server.c" "$ex/server.c"
+    # The starter: step 1 with a TODO (which fails the checker).
+    { cat "$ROOT/step1-single/server.c"; echo "/* TODO(exercise): serve every client */"; } >"$ex/server.c"
     # (bats would read a line of this file that starts with @test as a test
     # of its own, even inside a here-document: hence "TEST" and sed.)
     sed 's/^TEST /@test /' >"$ex/check.bats" <<EOF
@@ -62,9 +63,12 @@ TEST "serves two clients in a row" {
     served two
 }
 EOF
-    for s in good failing broken hangs forks prints cheats; do mkdir -p "$T/class/$s/01-echo"; done
-    mkdir -p "$T/class/absent"
+    for s in good failing broken hangs forks prints cheats same; do mkdir -p "$T/class/$s/01-echo"; done
+    mkdir -p "$T/class/absent" "$T/class/nested/exercises/01-echo" "$T/class/deep/my-copy/exercises/01-echo"
     cp "$ROOT/step2-loop/server.c" "$T/class/good/01-echo/"
+    cp "$ex/server.c" "$T/class/same/01-echo/"                        # the starter, untouched
+    cp "$ROOT/step2-loop/server.c" "$T/class/nested/exercises/01-echo/" # handed in as in the repository
+    cp "$ROOT/step2-loop/server.c" "$T/class/deep/my-copy/exercises/01-echo/"   # one level too deep
     cp "$ROOT/step1-single/server.c" "$T/class/failing/01-echo/"      # serves one, then exits
     printf 'int main(void) { return x; }\n' >"$T/class/broken/01-echo/server.c"
     # Announces a port, never accepts, and ignores SIGTERM.
@@ -138,7 +142,7 @@ graded() {
     [ "$status" -eq 0 ] || fail_because "expected make grade to exit 0, got $status: $(excerpt "$output")"
 }
 
-@test "make grade reports each submission for what it is: passed, failed, does not build, timed out, missing" {
+@test "make grade reports each submission for what it is: passed, failed, unchanged, does not build, timed out, missing" {
     graded
     expect_same "grades.csv's first line" "student,01-echo" "$(head -n 1 "$G/out/grades.csv")"
     grade_is absent missing
@@ -149,6 +153,8 @@ graded() {
     grade_is good passed
     grade_is hangs "timed out"
     grade_is prints failed
+    grade_is same unchanged
+    grade_is nested passed
     # The table on stdout says the same.
     [[ $output == *"good                 passed"* ]] ||
         fail_because "expected the table to show 'good' as passed, got: $(excerpt "$output")"
@@ -195,4 +201,12 @@ graded() {
     run with_deadline make -s -C "$ROOT" grade SUBMISSIONS="$T/nothing-here"
     [ "$status" -ne 0 ] || fail_because "expected a non-zero exit for a missing folder, got 0"
     [[ $output == *"is not a directory"* ]] || fail_because "expected 'is not a directory', got: $(excerpt "$output")"
+}
+
+@test "make grade finds exercises handed in under exercises/, and names a student whose folders are deeper still" {
+    graded
+    grade_is nested passed
+    grade_is deep missing
+    [[ $output == *"warning: deep: no exercise folder in "*"/class/deep/"*"but there is my-copy/exercises/01-echo/server.c deeper down"* ]] ||
+        fail_because "expected a warning naming deep's folder my-copy/exercises/01-echo/server.c, got: $(excerpt "$(printf '%s\n' "$output" | grep -i -e warning -e '^deep')")"
 }
