@@ -187,9 +187,10 @@ deeper_submission() {
 }
 
 # grade_one STUDENT_DIR EXDIR LOG: prints one of passed, failed, missing,
-# unchanged, "does not build", "timed out"; what happened goes to LOG.
+# unchanged, "does not build", "timed out", "skipped: REASON" (no check
+# failed, but at least one could not run here); what happened goes to LOG.
 grade_one() {
-    local student_dir=$1 exdir=$2 log=$3 starter src run rc prog planned ok failed skipped size
+    local student_dir=$1 exdir=$2 log=$3 starter src run rc prog planned ok failed skipped size reason
     starter=$(ex_starter "$exdir")
     pick_student_user || { echo "no free user ID" >"$log"; echo failed; return; }
     if ! src=$(find_submission "$student_dir" "$exdir" "$starter"); then
@@ -262,6 +263,7 @@ EOF
     ok=$(tap_count ok "$run/checks.tap")
     failed=$(tap_count failed "$run/checks.tap")
     skipped=$(tap_count skipped "$run/checks.tap")
+    reason=$(sed -n 's/^ok [0-9][0-9]* .* # skip *//p' "$run/checks.tap" | head -n 1 | tr -d '\r' | cut -c1-100)
     {
         echo "== checks: exercises/$(basename "$exdir")/check.bats"
         tap_for_students "$run/checks.tap" | head -c 65536
@@ -273,6 +275,10 @@ EOF
         echo "timed out"
     elif [ "$rc" -eq 0 ] && [ -n "$planned" ] && [ "$ok" -eq "$planned" ] && [ "$failed" -eq 0 ] && [ "$skipped" -eq 0 ]; then
         echo "passed"
+    elif [ "$rc" -eq 0 ] && [ -n "$planned" ] && [ $((ok + skipped)) -eq "$planned" ] && [ "$failed" -eq 0 ]; then
+        # Neither passed nor failed: every check that ran passed, and at
+        # least one could not run on this machine.
+        printf 'skipped: %s\n' "${reason:-a check could not run here}"
     else
         echo "failed"
     fi

@@ -48,6 +48,17 @@ grade_class() {
     printf '# 01. Echo twice\n\nAfter: Step 2\n' >"$ex/README.md"
     # The starter: step 1 with a TODO (which fails the checker).
     { cat "$ROOT/step1-single/server.c"; echo "/* TODO(exercise): serve every client */"; } >"$ex/server.c"
+    # A second fake exercise whose checker skips a check (as 08's do where a
+    # tool is missing): the result is neither passed nor failed.
+    mkdir -p "$T/exercises/02-skip"
+    printf '# 02. Skip one\n\nAfter: Step 2\n' >"$T/exercises/02-skip/README.md"
+    cp "$ROOT/step2-loop/server.c" "$T/exercises/02-skip/server.c"
+    sed 's/^TEST /@test /' >"$T/exercises/02-skip/check.bats" <<EOF
+#!/usr/bin/env bats
+load "$ROOT/exercises/lib/checker"
+TEST "a check that runs" { true; }
+TEST "a check that needs a tool" { skip "needs a tool this machine lacks"; }
+EOF
     # (bats would read a line of this file that starts with @test as a test
     # of its own, even inside a here-document: hence "TEST" and sed.)
     sed 's/^TEST /@test /' >"$ex/check.bats" <<EOF
@@ -64,11 +75,13 @@ TEST "serves two clients in a row" {
 }
 EOF
     for s in good failing broken hangs forks prints cheats same; do mkdir -p "$T/class/$s/01-echo"; done
-    mkdir -p "$T/class/absent" "$T/class/nested/exercises/01-echo" "$T/class/deep/my-copy/exercises/01-echo"
+    mkdir -p "$T/class/absent" "$T/class/nested/exercises/01-echo" "$T/class/deep/my-copy/exercises/01-echo" \
+        "$T/class/skips/02-skip"
     cp "$ROOT/step2-loop/server.c" "$T/class/good/01-echo/"
     cp "$ex/server.c" "$T/class/same/01-echo/"                        # the starter, untouched
     cp "$ROOT/step2-loop/server.c" "$T/class/nested/exercises/01-echo/" # handed in as in the repository
     cp "$ROOT/step2-loop/server.c" "$T/class/deep/my-copy/exercises/01-echo/"   # one level too deep
+    { cat "$ROOT/step2-loop/server.c"; echo "/* done */"; } >"$T/class/skips/02-skip/server.c"
     cp "$ROOT/step1-single/server.c" "$T/class/failing/01-echo/"      # serves one, then exits
     printf 'int main(void) { return x; }\n' >"$T/class/broken/01-echo/server.c"
     # Announces a port, never accepts, and ignores SIGTERM.
@@ -123,11 +136,12 @@ EOF
     return "$rc"
 }
 
-# grade_is STUDENT RESULT: the CSV's row for STUDENT says RESULT.
+# grade_is STUDENT RESULT [RESULT02]: the CSV's row for STUDENT says RESULT
+# for 01, and RESULT02 (missing unless said) for 02.
 grade_is() {
     local row
     row=$(grep "^$1," "$G/out/grades.csv")
-    expect_same "grades.csv's row for $1" "$1,$2" "$row"
+    expect_same "grades.csv's row for $1" "$1,$2,${3:-missing}" "$row"
 }
 
 # run_users: the user IDs the runs ran as (as root), from the logs.
@@ -142,9 +156,9 @@ graded() {
     [ "$status" -eq 0 ] || fail_because "expected make grade to exit 0, got $status: $(excerpt "$output")"
 }
 
-@test "make grade reports each submission for what it is: passed, failed, unchanged, does not build, timed out, missing" {
+@test "make grade reports each submission for what it is: passed, failed, unchanged, skipped, does not build, timed out, missing" {
     graded
-    expect_same "grades.csv's first line" "student,01-echo" "$(head -n 1 "$G/out/grades.csv")"
+    expect_same "grades.csv's first line" "student,01-echo,02-skip" "$(head -n 1 "$G/out/grades.csv")"
     grade_is absent missing
     grade_is broken "does not build"
     grade_is cheats failed
@@ -155,6 +169,7 @@ graded() {
     grade_is prints failed
     grade_is same unchanged
     grade_is nested passed
+    grade_is skips missing "skipped: needs a tool this machine lacks"
     # The table on stdout says the same.
     [[ $output == *"good                 passed"* ]] ||
         fail_because "expected the table to show 'good' as passed, got: $(excerpt "$output")"
