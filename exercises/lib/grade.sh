@@ -186,11 +186,35 @@ deeper_submission() {
         grep '/[0-9][0-9][^/]*/[^/]*$' | head -n 1
 }
 
+# student_paths RUN STARTER REL: a filter that writes the run directory's
+# paths (the compiler's "/tmp/grade.XXXXXX/student/server.c:139:25") as the
+# student knows the file: REL, such as 02-many-lines/server.c.
+student_paths() {
+    local prog_rel=${3%.c} dir_rel
+    dir_rel=$(dirname "$3")
+    F1="$1/student/$2" T1=$3 F2="$1/source/$2" T2=$3 F3="$1/student/${2%.c}" T3=$prog_rel \
+        F4="$1/run-student" T4=$prog_rel F5="$1/student" T5=$dir_rel F6="$1/tmp" T6='$TMPDIR' \
+        F7="$1" T7='(the run directory)' awk '
+        function swap(s, from, to,    out, i) {
+            out = ""
+            while ((i = index(s, from)) > 0) {
+                out = out substr(s, 1, i - 1) to
+                s = substr(s, i + length(from))
+            }
+            return out s
+        }
+        {
+            line = $0
+            for (k = 1; k <= 7; k++) line = swap(line, ENVIRON["F" k], ENVIRON["T" k])
+            print line
+        }'
+}
+
 # grade_one STUDENT_DIR EXDIR LOG: prints one of passed, failed, missing,
 # unchanged, "does not build", "timed out", "skipped: REASON" (no check
 # failed, but at least one could not run here); what happened goes to LOG.
 grade_one() {
-    local student_dir=$1 exdir=$2 log=$3 starter src run rc prog planned ok failed skipped size reason
+    local student_dir=$1 exdir=$2 log=$3 starter src run rc prog planned ok failed skipped size rel reason
     starter=$(ex_starter "$exdir")
     pick_student_user || { echo "no free user ID" >"$log"; echo failed; return; }
     if ! src=$(find_submission "$student_dir" "$exdir" "$starter"); then
@@ -198,6 +222,7 @@ grade_one() {
         echo missing
         return
     fi
+    rel=${src#"$student_dir"/}
     if [ -L "$src" ] || [ ! -f "$src" ]; then
         echo "$src is not a regular file (a link, say); not graded" >"$log"
         echo missing
@@ -242,8 +267,8 @@ EOF
     kill_run_processes "$run"
     {
         [ -z "$ROOT_MODE" ] || echo "== as user $GRADE_UID"
-        echo "== build: $CC $WARN $EX_WERROR $CFLAGS"
-        head -c 65536 "$run/build.log"
+        echo "== build: $CC $WARN $EX_WERROR $CFLAGS $rel"
+        head -c 65536 "$run/build.log" | student_paths "$run" "$starter" "$rel"
     } >"$log"
     if [ "$rc" -ne 0 ] || [ ! -x "$prog" ]; then
         [ "$rc" -ne 124 ] || echo "(the build did not end within ${GRADE_BUILD_DEADLINE}s and was stopped)" >>"$log"
@@ -268,7 +293,7 @@ EOF
         echo "== checks: exercises/$(basename "$exdir")/check.bats"
         tap_for_students "$run/checks.tap" | head -c 65536
         tap_incomplete "$run/checks.tap"
-    } >>"$log"
+    } | student_paths "$run" "$starter" "$rel" >>"$log"
     rm -rf "$run"
     if [ "$rc" -eq 124 ]; then
         echo "(the checks did not end within ${GRADE_DEADLINE}s and were stopped)" >>"$log"

@@ -225,3 +225,13 @@ graded() {
     [[ $output == *"warning: deep: no exercise folder in "*"/class/deep/"*"but there is my-copy/exercises/01-echo/server.c deeper down"* ]] ||
         fail_because "expected a warning naming deep's folder my-copy/exercises/01-echo/server.c, got: $(excerpt "$(printf '%s\n' "$output" | grep -i -e warning -e '^deep')")"
 }
+
+@test "make grade's logs name the student's file as the student knows it, not the temporary directory" {
+    graded
+    grep -q '^01-echo/server.c:1:[0-9]*: error' "$G/out/logs/broken/01.txt" ||
+        fail_because "expected the compiler's message to start '01-echo/server.c:1:', got: $(excerpt_file "$G/out/logs/broken/01.txt")"
+    local gt tmp
+    gt=$(cat "$G/gt")
+    tmp=$(grep -l -F "$gt/" "$G"/out/logs/*/*.txt || true)
+    [ -z "$tmp" ] || fail_because "expected no log to name the temporary directory $gt, found it in: $(excerpt "$tmp")"
+}
