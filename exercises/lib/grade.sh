@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # exercises/lib/grade.sh - what `make grade SUBMISSIONS=DIR` runs.
 #
-# DIR holds one folder per student, each with any of the exercise folders:
+# DIR holds one folder per student, each with any of the exercise folders,
+# directly or in a folder exercises/ (as in the repository):
 #   DIR/alice/03-silent-client-timeout/server.c
-#   DIR/bob/09-client-timeout/client.c
+#   DIR/bob/exercises/09-client-timeout/client.c
 # For every student and every exercise it copies only the student's server.c
 # (or client.c) into a fresh directory, builds it, and runs the repository's
-# checker on it (never anything else from the submission). It prints a table,
-# student by exercise, and writes the same as CSV; what each run printed is
-# kept beside it:
-#   $GRADE_OUT/grades.csv             (GRADE_OUT defaults to build/grade)
+# checker on it (never anything else from the submission). The result is one
+# of passed, failed, unchanged (the starter, byte for byte), does not build,
+# timed out, skipped: REASON (no check failed, one could not run here), or
+# missing. It prints a table that fits 80 columns (one letter per result),
+# and writes the results in full as CSV; what each run printed is kept beside
+# it, with the student's own file names:
+#   $GRADE_OUT/grades.txt             the table (GRADE_OUT defaults to build/grade)
+#   $GRADE_OUT/grades.csv             the results in full
 #   $GRADE_OUT/logs/STUDENT/NN.txt    the compiler's messages, the checks
 #
 # Every submission is treated as hostile. Each build and each checker run has
@@ -354,10 +359,26 @@ say "grading ${#STUDENTS[@]} students x ${#EXDIRS[@]} exercises from $SUBMISSION
     printf '\n'
 } >"$CSV"
 
+# code RESULT: the table's one-letter code for a result.
+code() {
+    case $1 in
+        passed) echo P ;;
+        failed) echo F ;;
+        unchanged) echo U ;;
+        "does not build") echo B ;;
+        "timed out") echo T ;;
+        missing) echo - ;;
+        skipped*) echo S ;;
+        *) echo '?' ;;
+    esac
+}
+
+# The table fits 80 columns: the student's name, a letter per exercise, and
+# how many passed of those handed in. The CSV has the results in full.
 {
     printf '%-20s' student
-    for ex in "${EXDIRS[@]}"; do printf ' %-14s' "$(basename "$ex" | cut -c1-2)"; done
-    printf '\n'
+    for ex in "${EXDIRS[@]}"; do printf ' %-2s' "$(basename "$ex" | cut -c1-2)"; done
+    printf ' total\n'
 } >"$TABLE"
 
 WARNINGS=
@@ -367,14 +388,15 @@ for student_dir in "${STUDENTS[@]}"; do
     rm -f "$GRADE_OUT/logs/$student/"[0-9][0-9].txt      # an older grading's logs
     row_csv=$(csv_field "$student")
     row_table=$(printf '%-20s' "$(printf '%s' "$student" | cut -c1-20)")
-    n_submitted=0
+    n_passed=0 n_submitted=0
     for ex in "${EXDIRS[@]}"; do
         nn=$(basename "$ex" | cut -c1-2)
         result=$(grade_one "$student_dir" "$ex" "$GRADE_OUT/logs/$student/$nn.txt")
         say "  $student $nn: $result"
         row_csv="$row_csv,$(csv_field "$result")"
-        row_table="$row_table $(printf '%-14s' "$result")"
+        row_table="$row_table $(printf '%-2s' "$(code "$result")")"
         [ "$result" = missing ] || n_submitted=$((n_submitted + 1))
+        [ "$result" != passed ] || n_passed=$((n_passed + 1))
     done
     if [ "$n_submitted" -eq 0 ] && deeper=$(deeper_submission "$student_dir") && [ -n "$deeper" ]; then
         warning="warning: $student: no exercise folder in $student_dir/ (nor in $student_dir/exercises/), but there is ${deeper#"$student_dir"/} deeper down; move the NN-name folders up to $student_dir/ and grade again"
@@ -383,8 +405,14 @@ for student_dir in "${STUDENTS[@]}"; do
 "
     fi
     printf '%s\n' "$row_csv" >>"$CSV"
-    printf '%s\n' "$row_table" >>"$TABLE"
+    printf '%s %s/%s\n' "$row_table" "$n_passed" "$n_submitted" | sed 's/ *$//' >>"$TABLE"
 done
+{
+    echo
+    echo "P passed, F failed, U unchanged (the starter as handed out), B does not build,"
+    echo "T timed out, S skipped (a check could not run here), - missing."
+    echo "total: passed / handed in. The CSV has the results in full, with the reasons."
+} >>"$TABLE"
 
 cat "$TABLE"
 echo

@@ -1,10 +1,13 @@
 #!/usr/bin/env bats
 # make grade SUBMISSIONS=DIR (exercises/lib/grade.sh): a class where one student
 # got it right, one got it wrong, one does not compile, one hangs, one forks
-# without end, one prints without end, one sent nothing and one sent a
-# check.bats of their own. Each is reported for what it is, the whole run ends
-# in bounded time, and nothing it started is left: no process, no directory.
-# It grades a fake exercise built here (serve two clients in a row), so that
+# without end, one prints without end, one sent nothing, one sent a
+# check.bats of their own, one sent the starter unchanged, one handed in the
+# exercises/ folder, one put it a level deeper, and one's check was skipped.
+# Each is reported for what it is, the table fits 80 columns, the logs name
+# the student's own files, the whole run ends in bounded time, and nothing it
+# started is left: no process, no directory. It grades two fake exercises
+# built here (serve two clients in a row; one that skips a check), so that
 # the test does not depend on any real exercise's checker.
 
 # Not in make test (it takes most of a minute): make test-exercises runs this
@@ -144,6 +147,9 @@ grade_is() {
     expect_same "grades.csv's row for $1" "$1,$2,${3:-missing}" "$row"
 }
 
+# table_row STUDENT: the table's row for STUDENT, from make grade's output.
+table_row() { printf '%s\n' "$output" | grep "^$1 "; }
+
 # run_users: the user IDs the runs ran as (as root), from the logs.
 run_users() { sed -n 's/^== as user \([0-9][0-9]*\)$/\1/p' "$G"/out/logs/*/01.txt | sort -u; }
 
@@ -170,9 +176,10 @@ graded() {
     grade_is same unchanged
     grade_is nested passed
     grade_is skips missing "skipped: needs a tool this machine lacks"
-    # The table on stdout says the same.
-    [[ $output == *"good                 passed"* ]] ||
-        fail_because "expected the table to show 'good' as passed, got: $(excerpt "$output")"
+    # The table on stdout says the same, in short.
+    expect_same "the table's row for good" "good                 P  -  1/1" "$(table_row good)"
+    expect_same "the table's row for same" "same                 U  -  0/1" "$(table_row same)"
+    expect_same "the table's row for skips" "skips                -  S  0/1" "$(table_row skips)"
     # What each run printed is kept, in plain words.
     grep -q "error: .x. undeclared" "$G/out/logs/broken/01.txt" ||
         fail_because "expected the compiler's message in broken's log, got: $(excerpt_file "$G/out/logs/broken/01.txt")"
@@ -234,4 +241,18 @@ graded() {
     gt=$(cat "$G/gt")
     tmp=$(grep -l -F "$gt/" "$G"/out/logs/*/*.txt || true)
     [ -z "$tmp" ] || fail_because "expected no log to name the temporary directory $gt, found it in: $(excerpt "$tmp")"
+}
+
+@test "make grade's table fits 80 columns, with no trailing spaces, a legend and a total per student" {
+    graded
+    local table long
+    table=$(cat "$G/out/grades.txt")
+    long=$(printf '%s\n' "$table" | awk 'length($0) > 80')
+    [ -z "$long" ] || fail_because "expected every line of grades.txt within 80 columns, got: $(excerpt "$long")"
+    long=$(printf '%s\n' "$table" | grep -n ' $' || true)
+    [ -z "$long" ] || fail_because "expected no trailing spaces in grades.txt, got: $(excerpt "$long")"
+    expect_same "the table's head" "student              01 02 total" "$(head -n 1 "$G/out/grades.txt")"
+    [[ $table == *"P passed, F failed, U unchanged"*"S skipped"*"- missing"* ]] ||
+        fail_because "expected the legend under the table, got: $(excerpt "$table")"
+    expect_same "the table's row for absent" "absent               -  -  0/0" "$(printf '%s\n' "$table" | grep '^absent ')"
 }
