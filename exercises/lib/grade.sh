@@ -229,18 +229,18 @@ grade_one() {
     fi
     rel=${src#"$student_dir"/}
     if [ -L "$src" ] || [ ! -f "$src" ]; then
-        echo "$src is not a regular file (a link, say); not graded" >"$log"
+        echo "$rel is not a regular file (a link, say); not graded" >"$log"
         echo missing
         return
     fi
     if cmp -s "$src" "$exdir/$starter"; then
-        echo "$src is the starter as handed out, byte for byte; not graded" >"$log"
+        echo "$rel is the starter as handed out, byte for byte; not graded" >"$log"
         echo unchanged
         return
     fi
     size=$(wc -c <"$src" | tr -d ' ')
     if [ "$size" -gt $((GRADE_SOURCE_KB * 1024)) ]; then
-        echo "$src has $size bytes, more than GRADE_SOURCE_KB=$GRADE_SOURCE_KB kB; not built" >"$log"
+        echo "$rel has $size bytes, more than GRADE_SOURCE_KB=$GRADE_SOURCE_KB kB; not built" >"$log"
         echo "does not build"
         return
     fi
