@@ -5,8 +5,9 @@
  * prints the server's reply and exits. When standard input is a terminal it
  * first asks "Please enter the message: ".
  *
- * Build and run:  make client && ./client/client localhost 5000
- * Or unattended:  echo hello | ./client/client localhost 5000
+ * Build and run:  make client && ./client/client localhost PORT
+ * Or unattended:  echo hello | ./client/client localhost PORT
+ * PORT is the one the server printed ("Listening on port PORT").
  * HOST may be a name (localhost) or an IPv4 or IPv6 address (127.0.0.1, ::1).
  * Read more:      tutorial.md, chapter "Step 1".
  */

@@ -5,9 +5,10 @@
  * answers "I got your message". Then it closes everything and exits: a second
  * client finds nobody listening. The next steps fix that, one lesson at a time.
  *
- * Build and run:  make step1 && ./step1-single/server 5000
- * Talk to it:     ./client/client localhost 5000     (in a second terminal)
+ * Build and run:  make step1 && ./step1-single/server 0
+ * Talk to it:     ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
+ * (A fixed port such as 5000 fails on a machine others share once it is taken.)
  * Read more:      tutorial.md, chapter "Step 1".
  */
 #define _POSIX_C_SOURCE 200809L

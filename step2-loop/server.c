@@ -7,9 +7,10 @@
  * read) is reported and forgotten instead of ending the server. The catch:
  * while dostuff() waits for a slow or silent client, everybody else waits too.
  *
- * Build and run:  make step2 && ./step2-loop/server 5000
- * Talk to it:     ./client/client localhost 5000     (in a second terminal)
+ * Build and run:  make step2 && ./step2-loop/server 0
+ * Talk to it:     ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
+ * (A fixed port such as 5000 fails on a machine others share once it is taken.)
  * Read more:      tutorial.md, chapter "Step 2".
  */
 #define _POSIX_C_SOURCE 200809L

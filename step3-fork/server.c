@@ -10,9 +10,10 @@
  * stays behind as a zombie (<defunct> in ps) until the server exits. Step 4
  * fixes that.
  *
- * Build and run:  make step3 && ./step3-fork/server 5000
- * Talk to it:     ./client/client localhost 5000     (in a second terminal)
+ * Build and run:  make step3 && ./step3-fork/server 0
+ * Talk to it:     ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
+ * (A fixed port such as 5000 fails on a machine others share once it is taken.)
  * Read more:      tutorial.md, chapter "Step 3".
  */
 #define _POSIX_C_SOURCE 200809L

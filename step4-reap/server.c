@@ -7,9 +7,10 @@
  * Here a SIGCHLD handler asks, with waitpid(), each time children end, so
  * nothing piles up however long the server runs.
  *
- * Build and run:  make step4 && ./step4-reap/server 5000
- * Talk to it:     ./client/client localhost 5000     (in a second terminal)
+ * Build and run:  make step4 && ./step4-reap/server 0
+ * Talk to it:     ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
+ * (A fixed port such as 5000 fails on a machine others share once it is taken.)
  * Read more:      tutorial.md, chapter "Step 4".
  */
 #define _POSIX_C_SOURCE 200809L

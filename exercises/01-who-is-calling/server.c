@@ -8,8 +8,8 @@
  * soon as it is accepted. The place to change is marked TODO(exercise).
  *
  * Build and check:  make exercise EX=01
- * Run it:           ./exercises/01-who-is-calling/server 5000   (after make exercise)
- * Talk to it:       ./client/client localhost 5000     (in a second terminal)
+ * Run it:           ./exercises/01-who-is-calling/server 0   (after make exercise)
+ * Talk to it:       ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
  * Read more:        tutorial.md, chapter "Step 2"; man 2 accept, man 3 inet_ntop.
  */

@@ -9,8 +9,8 @@
  * TODO(exercise).
  *
  * Build and check:  make exercise EX=02
- * Run it:           ./exercises/02-many-lines/server 5000   (after make exercise)
- * Talk to it:       ./client/client localhost 5000     (in a second terminal)
+ * Run it:           ./exercises/02-many-lines/server 0   (after make exercise)
+ * Talk to it:       ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
  * Read more:        tutorial.md, chapters "Step 1" (Reading one line) and "Step 2".
  */

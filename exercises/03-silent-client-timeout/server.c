@@ -10,8 +10,8 @@
  * marked TODO(exercise).
  *
  * Build and check:  make exercise EX=03
- * Run it:           IDLE_TIMEOUT=5 ./exercises/03-silent-client-timeout/server 5000
- * Talk to it:       ./client/client localhost 5000     (in a second terminal)
+ * Run it:           IDLE_TIMEOUT=5 ./exercises/03-silent-client-timeout/server 0
+ * Talk to it:       ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
  * Read more:        tutorial.md, chapter "Step 2"; man 7 socket (SO_RCVTIMEO).
  */

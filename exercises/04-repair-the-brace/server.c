@@ -9,8 +9,8 @@
  * README.md in this folder says what the repaired server must do.
  *
  * Build and check:  make exercise EX=04    (it builds the server below)
- * Run it:           ./exercises/04-repair-the-brace/server 5000
- * Talk to it:       ./client/client localhost 5000     (in a second terminal)
+ * Run it:           ./exercises/04-repair-the-brace/server 0
+ * Talk to it:       ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
  * Read more:        tutorial.md, chapters "Step 3" and "The misplaced brace".
  */

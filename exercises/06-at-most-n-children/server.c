@@ -10,8 +10,8 @@
  * change are marked TODO(exercise).
  *
  * Build and check:  make exercise EX=06
- * Run by hand:      MAX_CHILDREN=2 ./exercises/06-at-most-n-children/server 5000
- * Talk to it:       ./client/client localhost 5000     (in a second terminal)
+ * Run by hand:      MAX_CHILDREN=2 ./exercises/06-at-most-n-children/server 0
+ * Talk to it:       ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
  * Read more:        tutorial.md, chapter "Step 4".
  */

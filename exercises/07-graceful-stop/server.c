@@ -9,8 +9,8 @@
  * exactly what to build; TODO(exercise) marks where to start.
  *
  * Build and check:  make exercise EX=07    (it builds the server below)
- * Run it:           ./exercises/07-graceful-stop/server 5000
- * Talk to it:       ./client/client localhost 5000     (in a second terminal)
+ * Run it:           ./exercises/07-graceful-stop/server 0
+ * Talk to it:       ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
  * Read more:        tutorial.md, chapter "Step 4".
  */

@@ -8,8 +8,8 @@
  * in this folder says exactly what to build; TODO(exercise) marks the place.
  *
  * Build and check:  make exercise EX=08    (it builds the server below)
- * Run it:           ./exercises/08-ipv6-too/server 5000
- * Talk to it:       ./client/client ::1 5000     (in a second terminal)
+ * Run it:           ./exercises/08-ipv6-too/server 0
+ * Talk to it:       ./client/client ::1 PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
  * Read more:        tutorial.md, chapter "Step 4".
  */

@@ -10,7 +10,7 @@
  * REPLY_TIMEOUT seconds. The places to change are marked TODO(exercise).
  *
  * Build and check:  make exercise EX=09
- * Run it:           echo hi | REPLY_TIMEOUT=3 ./exercises/09-client-timeout/client localhost 5000
+ * Run it:           echo hi | REPLY_TIMEOUT=3 ./exercises/09-client-timeout/client localhost PORT
  * HOST may be a name (localhost) or an IPv4 or IPv6 address (127.0.0.1, ::1).
  * Read more:        tutorial.md, "The other side: the client"; man 7 socket (SO_RCVTIMEO).
  */

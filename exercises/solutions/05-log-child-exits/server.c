@@ -9,8 +9,8 @@
  *
  * Build and check:  cc -std=c99 -pedantic -Wall -Wextra -Werror -o server server.c
  *                   EX_PROG=$PWD/server bats ../../05-log-child-exits/check.bats
- * Run by hand:      ./server 5000
- * Talk to it:       ./client/client localhost 5000     (in a second terminal)
+ * Run by hand:      ./server 0
+ * Talk to it:       ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
  * Read more:        tutorial.md, chapter "Step 4".
  */

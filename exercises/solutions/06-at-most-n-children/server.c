@@ -9,8 +9,8 @@
  *
  * Build and check:  cc -std=c99 -pedantic -Wall -Wextra -Werror -o server server.c
  *                   EX_PROG=$PWD/server bats ../../06-at-most-n-children/check.bats
- * Run by hand:      MAX_CHILDREN=2 ./server 5000
- * Talk to it:       ./client/client localhost 5000     (in a second terminal)
+ * Run by hand:      MAX_CHILDREN=2 ./server 0
+ * Talk to it:       ./client/client localhost PORT     (in a second terminal)
  * PORT 0 lets the kernel pick a free port; the first line printed names it.
  * Read more:        tutorial.md, chapter "Step 4".
  */
