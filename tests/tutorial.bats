@@ -355,3 +355,16 @@ check_chart() {
     [ "$status" -ne 0 ]
     [[ $output == *"is longer than the y-axis (100)"* ]]
 }
+
+@test "tutorial.md links every classroom exercise, and every exercise it links exists" {
+    local dir name linked missing=
+    linked=$(grep -o '](exercises/[0-9][0-9]-[a-z0-9-]*/README.md)' "$TUTORIAL" | sed 's/^](//; s/)$//' | sort -u)
+    for dir in "$ROOT"/exercises/[0-9][0-9]-*/; do
+        name="exercises/$(basename "$dir")/README.md"
+        grep -qxF "$name" <<<"$linked" || missing="$missing $name (not linked)"
+    done
+    for name in $linked; do
+        [ -f "$ROOT/$name" ] || missing="$missing $name (linked, but no such file)"
+    done
+    [ -z "$missing" ] || fail_because "expected tutorial.md to link each exercise, got:$missing"
+}
