@@ -11,7 +11,7 @@ BATS    ?= bats
 
 STEPS   := step1-single/server step2-loop/server step3-fork/server step4-reap/server
 PROGS   := $(STEPS) client/client
-TESTBIN := tests/peer tests/stuck
+TESTBIN := tests/peer tests/stuck tests/sigdefault
 BENCHBIN := bench/loadgen bench/minfork bench/nullserver
 
 .PHONY: all step1 step2 step3 step4 client test demo bench stress check mutants clean

@@ -24,10 +24,12 @@ need_setsid() {
 # start_demo [ENV=VALUE...]: starts ./demo.sh in a new session, output in
 # $T/demo.log, its own files under $T. Sets WRAPPER (setsid, which waits for
 # the demo and exits with its status) and DEMO (the demo itself, whose PID is
-# also its session ID).
+# also its session ID). tests/sigdefault puts SIGINT back to its default
+# first: a suite started in the background by a script (nohup, CI) inherits
+# SIGINT ignored, and a shell can never trap a signal ignored when it started.
 start_demo() {
     set -m
-    env TMPDIR="$T" "$@" setsid -w "$ROOT/demo.sh" >"$T/demo.log" 2>&1 </dev/null 3>&- &
+    env TMPDIR="$T" "$@" setsid -w "$ROOT/tests/sigdefault" "$ROOT/demo.sh" >"$T/demo.log" 2>&1 </dev/null 3>&- &
     WRAPPER=$!
     set +m
     BG_PIDS+=("$WRAPPER")
