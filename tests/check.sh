@@ -388,7 +388,7 @@ tidy() {
 }
 tidy "$TIDY,-concurrency-mt-unsafe" step1-single/server.c step2-loop/server.c \
     step3-fork/server.c step4-reap/server.c client/client.c tests/peer.c \
-    tests/stuck.c bench/minfork.c bench/nullserver.c ${SOLUTIONS[@]+"${SOLUTIONS[@]}"}
+    tests/stuck.c tests/sigdefault.c bench/minfork.c bench/nullserver.c ${SOLUTIONS[@]+"${SOLUTIONS[@]}"}
 tidy "$TIDY" bench/loadgen.c
 if [ "$ok" -eq 1 ]; then passed; else failing "clang-tidy"; fi
 
