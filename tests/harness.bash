@@ -202,6 +202,19 @@ announced_port() {
     sed -n 's/^Listening on port \([0-9][0-9]*\)$/\1/p' "$1" | head -n 1
 }
 
+# queued_connections: connections the kernel has completed on port $PORT that
+# the server has not accept()ed yet (the listen queue; ss on Linux, netstat
+# on macOS).
+queued_connections() {
+    if command -v ss >/dev/null; then
+        ss -Hltn "sport = :$PORT" | awk '{ print $2; exit }'
+    else
+        netstat -Lan -p tcp | awk -v end=".$PORT" \
+            'substr($2, length($2) - length(end) + 1) == end { split($1, q, "/"); print q[1]; exit }'
+    fi
+}
+queue_is() { [ "$(queued_connections)" = "$1" ]; }
+
 # ---------------------------------------------------------------- saying what went wrong
 # bats shows what a failing test printed. These print one or two lines a
 # student can read: what was expected, and what happened instead.

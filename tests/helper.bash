@@ -109,17 +109,7 @@ peer() { with_deadline "$PEER" 127.0.0.1 "$PORT" "$@"; }
 
 # ---------------------------------------------------------------- what the kernel knows
 
-# queued_connections: connections the kernel has completed for our port that
-# the server has not accept()ed yet (the listen queue).
-queued_connections() {
-    if command -v ss >/dev/null; then
-        ss -Hltn "sport = :$PORT" | awk '{ print $2; exit }'
-    else
-        netstat -Lan -p tcp | awk -v end=".$PORT" \
-            'substr($2, length($2) - length(end) + 1) == end { split($1, q, "/"); print q[1]; exit }'
-    fi
-}
-queue_is() { [ "$(queued_connections)" = "$1" ]; }
+# queued_connections and queue_is (the listen queue on $PORT): in harness.bash.
 
 # in_time_wait PORT: a connection on the local port PORT is in TIME_WAIT.
 in_time_wait() {

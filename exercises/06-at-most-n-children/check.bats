@@ -202,36 +202,8 @@ served_peer() {
 
 # ------------------------------------------------------------ read from the source
 
-# The source file, for the one rule that cannot be seen from outside: by
-# default the server.c beside the program under test.
-EX_SRC="${EX_SRC:-$(dirname "${EX_PROG:-.}")/server.c}"
-
-# code_of FILE: FILE with its comments and string literals blanked out.
-code_of() {
-    awk '
-    { src = src $0 "\n" }
-    END {
-        len = length(src); out = ""
-        for (i = 1; i <= len; i++) {
-            c = substr(src, i, 1); d = substr(src, i + 1, 1)
-            if (c == "/" && d == "*") {
-                i += 2
-                while (i <= len && !(substr(src, i, 1) == "*" && substr(src, i + 1, 1) == "/")) {
-                    if (substr(src, i, 1) == "\n") out = out "\n"
-                    i++
-                }
-                i++; out = out " "
-            } else if (c == "/" && d == "/") {
-                while (i + 1 <= len && substr(src, i + 1, 1) != "\n") i++
-            } else if (c == "\"" || c == "\047") {
-                i++
-                while (i <= len && substr(src, i, 1) != c) { if (substr(src, i, 1) == "\\") i++; i++ }
-                out = out c c
-            } else out = out c
-        }
-        printf "%s", out
-    }' "$1"
-}
+# (EX_SRC and code_of, which reads it without comments and strings, come
+# from exercises/lib/checker.bash.)
 
 # A parent that waits with pause() can miss the last child's end for good,
 # if it comes between the look at the count and pause() (hint 2): no test

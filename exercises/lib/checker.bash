@@ -90,6 +90,40 @@ server_said() {
     echo "the server's stderr ended with: $(excerpt_file "$T/server.err")" >&2
 }
 
+# ---------------------------------------------------------------- the source
+# A checker tests behaviour from the outside. The one exception is a rule that
+# no client can see (say, "no printf in a signal handler"): then it reads
+# EX_SRC, the student's source file, by default the server.c beside the
+# program under test, and says "(read from the source)" in the test's name.
+EX_SRC="${EX_SRC:-$(dirname "${EX_PROG:-.}")/server.c}"
+
+# code_of FILE: FILE with its comments and string literals blanked out.
+code_of() {
+    awk '
+    { src = src $0 "\n" }
+    END {
+        len = length(src); out = ""
+        for (i = 1; i <= len; i++) {
+            c = substr(src, i, 1); d = substr(src, i + 1, 1)
+            if (c == "/" && d == "*") {
+                i += 2
+                while (i <= len && !(substr(src, i, 1) == "*" && substr(src, i + 1, 1) == "/")) {
+                    if (substr(src, i, 1) == "\n") out = out "\n"
+                    i++
+                }
+                i++; out = out " "
+            } else if (c == "/" && d == "/") {
+                while (i + 1 <= len && substr(src, i + 1, 1) != "\n") i++
+            } else if (c == "\"" || c == "\047") {
+                i++
+                while (i <= len && substr(src, i, 1) != c) { if (substr(src, i, 1) == "\\") i++; i++ }
+                out = out c c
+            } else out = out c
+        }
+        printf "%s", out
+    }' "$1"
+}
+
 # ---------------------------------------------------------------- clients
 
 # ask TEXT: sends TEXT as one line with the repository's client; sets status and output.
@@ -124,16 +158,5 @@ start_peer() {
 # peer ACTION...: the same in the foreground, under a deadline.
 peer() { with_deadline "$PEER" 127.0.0.1 "$PORT" "$@"; }
 
-# ---------------------------------------------------------------- what the kernel knows
-
-# queued_connections: connections the kernel has completed on our port that
-# the server has not accept()ed yet (the listen queue).
-queued_connections() {
-    if command -v ss >/dev/null; then
-        ss -Hltn "sport = :$PORT" | awk '{ print $2; exit }'
-    else
-        netstat -Lan -p tcp | awk -v end=".$PORT" \
-            'substr($2, length($2) - length(end) + 1) == end { split($1, q, "/"); print q[1]; exit }'
-    fi
-}
-queue_is() { [ "$(queued_connections)" = "$1" ]; }
+# queued_connections and queue_is (the listen queue on $PORT) come from
+# tests/harness.bash.
