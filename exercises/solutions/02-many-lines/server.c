@@ -68,7 +68,7 @@ static int open_listener(unsigned short port)
     sockfd = socket(AF_INET, SOCK_STREAM, 0);
     if (sockfd < 0)
         error("ERROR opening socket");
-    /* Without this, bind fails for about a minute after a restart while old
+    /* Without this, bind fails for 60 s on Linux after a restart while old
      * connections on this port sit in TIME_WAIT. */
     if (setsockopt(sockfd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
         error("ERROR on setsockopt");
