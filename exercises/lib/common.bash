@@ -103,14 +103,23 @@ ex_lesson_tests() {
 
 # ---------------------------------------------------------------- building
 
+# ex_build_flags DIR: the extra words an exercise's program needs on the
+# compiler's command line, such as -pthread for a threaded server, from the
+# one-line file DIR/build-flags (nothing when there is none).
+ex_build_flags() {
+    [ -f "$1/build-flags" ] || return 0
+    tr -s ' \t\n' ' ' <"$1/build-flags" | sed 's/^ //; s/ $//'
+}
+
 # build_program SRC OUT LOG [CMD-PREFIX...]: compiles SRC into OUT with the
 # warnings, the compiler's messages in LOG; the prefix (say, a deadline and an
-# unprivileged user) goes in front of the compiler.
+# unprivileged user) goes in front of the compiler. EX_BUILD_FLAGS (set it
+# from ex_build_flags) comes last, after the source, as libraries must.
 build_program() {
     local src=$1 out=$2 log=$3
     shift 3
     # shellcheck disable=SC2086 # the flags are lists of words on purpose
-    "$@" $CC $WARN $EX_WERROR $CFLAGS -o "$out" "$src" >"$log" 2>&1
+    "$@" $CC $WARN $EX_WERROR $CFLAGS -o "$out" "$src" ${EX_BUILD_FLAGS:-} >"$log" 2>&1
 }
 
 # ---------------------------------------------------------------- running with a deadline

@@ -97,6 +97,7 @@ check() {
     echo "== $nn. $title"
     echo "building $name"
     rm -f "$prog"
+    EX_BUILD_FLAGS=$(ex_build_flags "$dir")
     if ! build_program "$dir/$starter" "$prog" "$log"; then
         cat "$log"
         echo

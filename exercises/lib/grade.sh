@@ -267,12 +267,12 @@ EOF
     rc=0
     # shellcheck disable=SC2086 # the flags are lists of words on purpose
     (cd "$run/student" && LOG_LIMIT_KB=1024 TMPDIR="$run/student" run_contained "$GRADE_BUILD_DEADLINE" "$run/build.log" \
-        ${prefix[@]+"${prefix[@]}"} $CC $WARN $EX_WERROR $CFLAGS -o "$prog" "$run/student/$starter") || rc=$?
+        ${prefix[@]+"${prefix[@]}"} $CC $WARN $EX_WERROR $CFLAGS -o "$prog" "$run/student/$starter" $(ex_build_flags "$exdir")) || rc=$?
     kill_student_processes
     kill_run_processes "$run"
     {
         [ -z "$ROOT_MODE" ] || echo "== as user $GRADE_UID"
-        echo "== build: $CC $WARN $EX_WERROR $CFLAGS $rel"
+        echo "== build: $CC $WARN $EX_WERROR $CFLAGS $rel $(ex_build_flags "$exdir")"
         head -c 65536 "$run/build.log" | student_paths "$run" "$starter" "$rel"
     } >"$log"
     if [ "$rc" -ne 0 ] || [ ! -x "$prog" ]; then

@@ -48,6 +48,7 @@ check_program() {
     src="$scratch/$which/$(basename "$src")"
     prog="${src%.c}"
     TAP="$out/$nn.$which.tap"
+    EX_BUILD_FLAGS=$(ex_build_flags "$dir")
     if ! build_program "$src" "$prog" "$scratch/$which/build.log"; then
         verdict "$which" bad "it does not build: $(head -n 3 "$scratch/$which/build.log" | joined)"
         return 1
