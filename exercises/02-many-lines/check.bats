@@ -53,10 +53,23 @@ expect_messages() {
     done
 }
 
-# server_printed LINE: waits (3 s at most) for the server to print the message LINE.
+# server_printed LINE PEER SENDS [WHERE]: waits for the server to print the
+# message LINE, which the peer PEER sent in its SENDS-th send.
 server_printed() {
-    DEADLINE=3 wait_until grep -qxF "Here is the message: $1" "$T/server.out" 2>/dev/null && return 0
-    fail_because "expected the server to print 'Here is the message: $1'$2, got: $(excerpt_file "$T/server.out")"
+    wait_until printed "$1" "$2" "$3" 2>/dev/null && return 0
+    fail_because "expected the server to print 'Here is the message: $1'${4:-}, got: $(excerpt_file "$T/server.out")"
+}
+
+# printed LINE PEER SENDS: the server has printed the message LINE. It can no
+# longer come ($NEVER) once PEER has made SENDS sends, the server has read
+# every byte of them, and the server is asleep without having printed it: a
+# correct server prints a line as soon as it has read it.
+printed() {
+    grep -qxF "Here is the message: $1" "$T/server.out" 2>/dev/null && return 0
+    due || return 1
+    [ "$(grep -cx sent "$T/$2.out")" -ge "$3" ] && all_delivered && family_asleep "$SERVER_PID" || return 1
+    grep -qxF "Here is the message: $1" "$T/server.out" 2>/dev/null && return 0
+    return "$NEVER"
 }
 
 # client_end: the state of the client's end of the connection to our server
@@ -70,6 +83,22 @@ client_end() {
     fi
 }
 client_end_is() { [ "$(client_end)" = "$1" ]; }
+
+# reply_waits WANT: the client's end of the connection is WANT (its state and
+# the bytes that wait in it). It can no longer be ($NEVER) once the server has
+# closed its side, or once the client's line was read and the server is
+# asleep with everything it sent delivered and the client's end not WANT.
+reply_waits() {
+    client_end_is "$1" && return 0
+    due || return 1
+    case $(client_end) in
+        ESTAB* | ESTABLISHED*) ;;
+        *) return "$NEVER" ;;
+    esac
+    grep -qx sent "$T/waiting.out" && all_delivered && family_asleep "$SERVER_PID" || return 1
+    client_end_is "$1" && return 0
+    return "$NEVER"
+}
 
 # server_unread: bytes that wait, unread, in the server's end of the connection.
 server_unread() {
@@ -88,11 +117,11 @@ established() { if command -v ss >/dev/null; then echo ESTAB; else echo ESTABLIS
 @test "answers every line of a connection until the client closes" {
     start_ex_server
     start_peer talker send $'one\n' waitfor "$T/go2" send $'two\n' waitfor "$T/go3" send $'three\n' shutdown read
-    server_printed one
+    server_printed one talker 1
     touch "$T/go2"
-    server_printed two " for the second line on the same connection"
+    server_printed two talker 2 " for the second line on the same connection"
     touch "$T/go3"
-    server_printed three " for the third line on the same connection"
+    server_printed three talker 3 " for the third line on the same connection"
     wait_until exited "$BG_PID"
     expect_replies 3 "$T/talker.out"
     expect_messages one two three
@@ -104,7 +133,7 @@ established() { if command -v ss >/dev/null; then echo ESTAB; else echo ESTABLIS
     start_ex_server
     start_peer waiting send $'first\n' waitfor "$T/more" send $'second\n' shutdown read
     local want="$(established) 19"
-    if ! DEADLINE=3 wait_until client_end_is "$want" 2>/dev/null; then
+    if ! wait_until reply_waits "$want" 2>/dev/null; then
         fail_because "expected the reply '$REPLY_LINE\\n' (19 bytes) to wait at the client, connection still open," \
             "after its first line; the kernel shows the client's end as: $(client_end) (state, unread bytes)"
         return 1

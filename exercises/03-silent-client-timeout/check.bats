@@ -4,9 +4,44 @@
 # server closes its side) and the next client is served, at once and not N
 # seconds later; a client that got its reply and never closes is dropped
 # too; a client that speaks in time is served; a bad or empty IDLE_TIMEOUT
-# is refused.
+# is refused; without IDLE_TIMEOUT, N is 10.
+#
+# The lesson is about time, so the checks time it: a client is dropped no
+# sooner than N seconds after it connected (the clock starts before the
+# client connects, so a correct server can only be later, never sooner,
+# apart from one tick of the kernel's clock), and no later than N + SLACK
+# seconds (SLACK is 2 s, more on a busy machine: see checker.bash).
 
 load ../lib/checker
+
+# By how much a timeout may end early: one tick of the kernel's clock, which
+# counts SO_RCVTIMEO (Linux: 1 to 10 ms, from CONFIG_HZ).
+TICK_MS=10
+
+# in_time N T0 WHAT CMD...: waits until CMD succeeds (WHAT says what that
+# means, for the message) and checks when: not before N seconds after T0 (a
+# clock_ms taken before the client connected), less TICK_MS, and within
+# N + SLACK seconds of T0. A CMD that returns $NEVER fails at once.
+in_time() {
+    local n=$1 t0=$2 what=$3 rc
+    shift 3
+    while :; do
+        rc=0
+        "$@" || rc=$?
+        clock_ms
+        if [ "$rc" -eq 0 ]; then
+            [ $((NOW_MS - t0)) -ge $((n * 1000 - TICK_MS)) ] && return 0
+            fail_because "expected $what $n s after the client connected, not sooner; it happened after $(seconds_since "$t0") s"
+            return 1
+        fi
+        if [ "$rc" -eq "$NEVER" ] || [ $((NOW_MS - t0)) -gt $(((n + SLACK) * 1000)) ]; then
+            fail_because "expected $what $n s after the client connected (at most $((n + SLACK)) s on this machine);" \
+                "after $(seconds_since "$t0") s it had not happened${IN_TIME_NOTE:+: $IN_TIME_NOTE}"
+            return 1
+        fi
+        sleep 0.02
+    done
+}
 
 # client_ports: the local ports of the clients' ends of connections to our
 # server, in any state, one per line (the kernel's view: ss or netstat).
@@ -47,32 +82,58 @@ server_unread_is() { [ "$(server_unread)" = "$1" ]; }
 # silent_client_then_next: connects a client that never speaks (its local
 # port in SILENT_PORT, its pid in SILENT_PID), waits until the server has
 # accepted it, then queues the repository's client sending "next" behind it
-# (its output in $T/next.out).
+# (its output in $T/next.out, its pid in NEXT_PID). Sets T0 (clock_ms) to a
+# moment before the silent client connected.
 silent_client_then_next() {
+    clock_ms
+    T0=$NOW_MS
     start_peer silent waitfor "$T/never"
     SILENT_PID=$BG_PID
     wait_until queue_is 0
     SILENT_PORT=$(client_ports)
     # A command, not a function: start_bg runs it with exec (under ulimit -f).
     start_bg next sh -c 'echo next | "$1" 127.0.0.1 "$2"' sh "$CLIENT" "$PORT"
-    wait_until queue_is 1 ||
+    NEXT_PID=$BG_PID
+    # (A server that drops the silent client at once empties the queue
+    # before we look: the test then sees it drop the client too soon.)
+    wait_until next_queued ||
         fail_because "expected the second client to wait in the listen queue, the queue holds: $(queued_connections)"
+}
+next_queued() { queue_is 1 || server_closed "$SILENT_PORT"; }
+
+# next_served: the next client got its reply ($NEVER once it has ended without).
+next_served() {
+    grep -qx "I got your message" "$T/next.out" 2>/dev/null && return 0
+    exited "$NEXT_PID" && ! grep -qx "I got your message" "$T/next.out" 2>/dev/null && return "$NEVER"
+    return 1
+}
+
+# next_accepted: the next client has left the listen queue. Once the server
+# has closed the silent client's side, a correct server goes straight back to
+# accept(): asleep with the next client still queued, it waits for something
+# else (hang_up's read, for the same N seconds again), and the next client
+# cannot be accepted "at once" any more ($NEVER).
+next_accepted() {
+    queue_is 0 && return 0
+    due || return 1
+    queue_is 1 && family_asleep "$SERVER_PID" && queue_is 1 && return "$NEVER"
+    return 1
 }
 
 # bats test_tags=lesson
-@test "drops a client that stays silent for IDLE_TIMEOUT seconds, and serves the next one" {
+@test "drops a client that stays silent for IDLE_TIMEOUT seconds, not sooner, and serves the next one" {
     IDLE_TIMEOUT=1 start_ex_server
     silent_client_then_next
-    if ! DEADLINE=4 wait_until grep -qx "I got your message" "$T/next.out" 2>/dev/null; then
-        echo "expected the next client to be served within 4 s, with IDLE_TIMEOUT=1 and a silent client" \
-            "before it; the client printed: $(excerpt_file "$T/next.out"), on stderr: $(excerpt_file "$T/next.err")" >&2
+    in_time 1 "$T0" "the server to drop the silent client (close its side) with IDLE_TIMEOUT=1," \
+        server_closed "$SILENT_PORT" || { server_said; return 1; }
+    if ! wait_until next_served 2>/dev/null; then
+        echo "expected the next client to be served once the silent one was dropped;" \
+            "the client printed: $(excerpt_file "$T/next.out"), on stderr: $(excerpt_file "$T/next.err")" >&2
         server_said
         return 1
     fi
-    alive "$SILENT_PID"            # the silent client has neither spoken nor left
-    server_closed "$SILENT_PORT" ||
-        fail_because "expected the server to have closed the silent client's connection, the kernel shows" \
-            "the client's end as: $(client_state "$SILENT_PORT")"
+    alive "$SILENT_PID" ||         # the silent client has neither spoken nor left
+        fail_because "expected the silent client to be still there, but it ended: $(excerpt_file "$T/silent.err")"
     grep -q . "$T/server.err" ||
         fail_because "expected a line on the server's stderr about the dropped client, got nothing"
     wait_until grep -qx "Here is the message: next" "$T/server.out" 2>/dev/null ||
@@ -87,17 +148,14 @@ silent_client_then_next() {
 @test "dropping a silent client takes IDLE_TIMEOUT once, not twice: the next client is accepted at once" {
     IDLE_TIMEOUT=3 start_ex_server
     silent_client_then_next
-    if ! DEADLINE=6 wait_until server_closed "$SILENT_PORT" 2>/dev/null; then
-        fail_because "expected the server to close a silent client's connection after IDLE_TIMEOUT=3 s," \
-            "the kernel still shows the client's end as: $(client_state "$SILENT_PORT") after 6 s"
+    in_time 3 "$T0" "the server to close its side of a silent client's connection with IDLE_TIMEOUT=3," \
+        server_closed "$SILENT_PORT" || return 1
+    if ! wait_until next_accepted 2>/dev/null; then
+        fail_because "expected the next client to be accepted as soon as the silent one was dropped; the server" \
+            "closed its side, then went to sleep with the next client still in the listen queue (does hang_up wait another 3 s?)"
         return 1
     fi
-    if ! DEADLINE=2 wait_until queue_is 0 2>/dev/null; then
-        fail_because "expected the next client to be accepted as soon as the silent one was dropped; it was" \
-            "still in the listen queue more than a second after the server closed its side (does hang_up wait another 3 s?)"
-        return 1
-    fi
-    wait_until grep -qx "I got your message" "$T/next.out" 2>/dev/null ||
+    wait_until next_served 2>/dev/null ||
         fail_because "expected the next client to get 'I got your message', got: $(excerpt_file "$T/next.out")"
 }
 
@@ -106,16 +164,15 @@ silent_client_then_next() {
 # bats test_tags=lesson
 @test "a client that sends half a line and then nothing is dropped too" {
     IDLE_TIMEOUT=1 start_ex_server
+    clock_ms
+    local t0=$NOW_MS half_port
     start_peer half send "half a li" waitfor "$T/never"
     wait_until queue_is 0
     wait_until server_unread_is 0          # the server has read "half a li"
-    local half_port
     half_port=$(client_ports)
-    if ! DEADLINE=4 wait_until server_closed "$half_port" 2>/dev/null; then
-        fail_because "expected the server to drop a client that sent 'half a li' and then nothing, with" \
-            "IDLE_TIMEOUT=1; after 4 s the kernel still shows the client's end as: $(client_state "$half_port")"
-        return 1
-    fi
+    IN_TIME_NOTE="the kernel shows the client's end as $(client_state "$half_port")" \
+        in_time 1 "$t0" "the server to drop a client that sent 'half a li' and then nothing, with IDLE_TIMEOUT=1," \
+        server_closed "$half_port" || return 1
     served "after half a line"
 }
 
@@ -123,22 +180,23 @@ silent_client_then_next() {
 # client that got its reply and never closes must not hold the server there
 # for ever: the time limit bounds that read too (SO_RCVTIMEO does by itself;
 # a poll() in read_message alone does not). With IDLE_TIMEOUT=2, the next
-# client must be served within 5 s of the first one getting its reply.
+# client is served 2 s after the first one connected (not sooner: the first
+# one's 2 s of silence start after its reply) and within 2 + SLACK s.
 # bats test_tags=lesson
 @test "a client that gets its reply and then never closes is dropped too, and the next one is served" {
     IDLE_TIMEOUT=2 start_ex_server
+    clock_ms
+    local t0=$NOW_MS
     start_peer lingerer send $'first\n' read waitfor "$T/never"
     local lingerer=$BG_PID
     wait_until grep -qx "I got your message" "$T/lingerer.out" 2>/dev/null ||
         fail_because "expected the first client to get 'I got your message', got: $(excerpt_file "$T/lingerer.out")" ||
         return 1
     start_bg next sh -c 'echo next | "$1" 127.0.0.1 "$2"' sh "$CLIENT" "$PORT"
-    if ! DEADLINE=5 wait_until grep -qx "I got your message" "$T/next.out" 2>/dev/null; then
-        fail_because "expected the next client to be served within 5 s, with IDLE_TIMEOUT=2 and a client before it" \
-            "that got its reply and never closed; the next client printed: $(excerpt_file "$T/next.out")" \
-            "(does hang_up wait for that client's end of file for ever?)"
-        return 1
-    fi
+    NEXT_PID=$BG_PID
+    IN_TIME_NOTE="does hang_up wait for that client's end of file for ever?" \
+        in_time 2 "$t0" "the next client to be served, with IDLE_TIMEOUT=2 and a client before it that got its reply and never closed," \
+        next_served || return 1
     alive "$lingerer" ||
         fail_because "expected the first client to be still connected (it never closes), but it ended:" \
             "$(excerpt_file "$T/lingerer.err")"
@@ -167,11 +225,61 @@ silent_client_then_next() {
 @test "an IDLE_TIMEOUT that is not 1 to 86400 in decimal digits (an empty one too) is refused with exit status 2" {
     local bad
     for bad in abc 0 -1 1.5 2x ' 5' +5 '' 86401; do
-        DEADLINE=2 run with_deadline env IDLE_TIMEOUT="$bad" "$EX_PROG" 0
+        try_env IDLE_TIMEOUT "$bad"
         if [ "$status" -ne 2 ] || [[ $output != *IDLE_TIMEOUT* ]] || [[ $output == *Listening* ]]; then
             fail_because "expected IDLE_TIMEOUT='$bad' to be refused with exit status 2 and a message naming" \
-                "IDLE_TIMEOUT, got exit status $status ($([ "$status" -eq 124 ] && echo 'still running after 2 s, killed' || echo 'it ended')) and: $(excerpt "$output")"
+                "IDLE_TIMEOUT, got exit status $status ($([ "$status" -eq 124 ] && echo 'it went on to listen, killed' || echo 'it ended')) and: $(excerpt "$output")"
             return 1
         fi
     done
+}
+
+# ------------------------------------------------------------ the default, 10 s
+# Seeing a 10 s default takes 10 s. So its server starts before the first
+# test (setup_file), with a client that connects, says nothing and reads
+# until the server closes, and the last test looks at when that happened:
+# the wait runs beside the other tests instead of after them.
+setup_file() {
+    DEFAULT_T="$BATS_FILE_TMPDIR/default"
+    export DEFAULT_T
+    mkdir -p "$DEFAULT_T"
+    (
+        T=$DEFAULT_T HARNESS_GROUPS="$DEFAULT_T/.process-groups" BG_PIDS=()
+        : >"$HARNESS_GROUPS"
+        [ -n "${EX_PROG:-}" ] && [ -x "$EX_PROG" ] && [ -x "$PEER" ] || exit 0
+        unset IDLE_TIMEOUT
+        start_ex_server 2>"$T/start.err" || exit 0
+        clock_ms
+        echo "$NOW_MS" >"$T/t0"
+        start_timed silent "$PEER" 127.0.0.1 "$PORT" read
+    ) || true
+}
+
+teardown_file() {
+    T=$DEFAULT_T HARNESS_GROUPS="$DEFAULT_T/.process-groups" BG_PIDS=()
+    stop_everything
+}
+
+# default_dropped: the silent client of setup_file has ended, the server having closed.
+default_dropped() { ended silent "$DEFAULT_T"; }
+
+# bats test_tags=lesson
+@test "without IDLE_TIMEOUT, a silent client is dropped after 10 seconds, not sooner" {
+    local t0
+    t0=$(cat "$DEFAULT_T/t0" 2>/dev/null) || {
+        fail_because "expected the server to start without IDLE_TIMEOUT, got: $(excerpt_file "$DEFAULT_T/start.err");" \
+            "its stderr: $(excerpt_file "$DEFAULT_T/server.err")"
+        return 1
+    }
+    if default_dropped; then
+        # It ended before this test began: when is in the file.
+        [ $((END_MS - t0)) -ge $((10000 - TICK_MS)) ] ||
+            fail_because "expected a server without IDLE_TIMEOUT to drop a silent client after 10 s, not sooner;" \
+                "it closed the connection after $(seconds_of $((END_MS - t0))) s"
+        return
+    fi
+    in_time 10 "$t0" "a server without IDLE_TIMEOUT to drop a silent client (the default is 10 s)" default_dropped || return 1
+    [ $((END_MS - t0)) -ge $((10000 - TICK_MS)) ] ||
+        fail_because "expected a server without IDLE_TIMEOUT to drop a silent client after 10 s, not sooner;" \
+            "it closed the connection after $(seconds_of $((END_MS - t0))) s"
 }

@@ -6,9 +6,35 @@
 
 load ../lib/checker
 
-# A correct server reacts within milliseconds; what a wrong one never does is
-# given this long, which keeps the whole checker quick on the starter.
-QUICK=3
+# A correct server reacts within milliseconds; the checks wait with the
+# generous DEADLINE and give up at once when the server can no longer do
+# what they wait for (see checker.bash): above all, when the parent is
+# asleep with a client in the listen queue and room for it.
+
+# room_unused N: the parent is asleep while a client waits in the listen
+# queue and fewer than N children run: with a limit of N, it should have
+# accepted that client. Only for a moment when every client has connected
+# (no new ones arrive): the queue and the count are read before and after
+# the look at the parent, and must not have changed.
+room_unused() {
+    local queued kids
+    queued=$(queued_connections)
+    kids=$(live_children "$SERVER_PID")
+    [ "${queued:-0}" -ge 1 ] && [ "$kids" -lt "$1" ] && asleep "$SERVER_PID" &&
+        [ "$(queued_connections)" = "$queued" ] && [ "$(live_children "$SERVER_PID")" = "$kids" ]
+}
+
+# holding N: the server runs N children ($NEVER when it runs more, or leaves
+# room unused).
+holding() {
+    local kids
+    kids=$(live_children "$SERVER_PID")
+    [ "$kids" -eq "$1" ] && return 0
+    [ "$kids" -gt "$1" ] && return "$NEVER"
+    due || return 1
+    room_unused "$1" && return "$NEVER"
+    return 1
+}
 
 # hold_clients N: N clients connected and silent, each served by a child.
 # Client I says its line once the file $T/speak-I exists.
@@ -17,10 +43,25 @@ hold_clients() {
     for ((i = 1; i <= $1; i++)); do
         start_peer "c$i" waitfor "$T/speak-$i" send $'line '"$i"$'\n' shutdown read || return 1
     done
-    wait_until children_are "$SERVER_PID" "$1" 2>/dev/null || {
-        fail_because "expected $1 children serving $1 silent clients, got $(count_children "$SERVER_PID")"
+    wait_until holding "$1" 2>/dev/null || {
+        fail_because "expected $1 children serving $1 silent clients, got $(live_children "$SERVER_PID")" \
+            "(and $(queued_connections) client(s) in the listen queue)"
         return 1
     }
+}
+
+# waits_at_limit N: with N children running, one more client waits in the
+# listen queue. It can no longer ($NEVER) once the server has forked more than
+# N children, or accepted that client without a child for it and gone to sleep.
+waits_at_limit() {
+    local kids
+    kids=$(live_children "$SERVER_PID")
+    [ "$kids" -gt "$1" ] && return "$NEVER"
+    [ "$kids" -eq "$1" ] && queue_is 1 && return 0
+    due || return 1
+    queue_is 0 && asleep "$SERVER_PID" && [ "$(live_children "$SERVER_PID")" -eq "$1" ] && queue_is 0 &&
+        return "$NEVER"
+    return 1
 }
 
 # at_limit N: N silent clients hold N children; one more client connects and
@@ -30,9 +71,9 @@ hold_clients() {
 at_limit() {
     hold_clients "$1" || return 1
     start_peer waiting waitfor "$T/speak-w" send $'waiting\n' shutdown read || return 1
-    DEADLINE=$QUICK wait_until queue_is 1 2>/dev/null || {
+    wait_until waits_at_limit "$1" 2>/dev/null || {
         fail_because "expected client $(($1 + 1)) to wait in the listen queue while $1 children run," \
-            "got $(queued_connections) connection(s) waiting and $(count_children "$SERVER_PID") children"
+            "got $(queued_connections) connection(s) waiting and $(live_children "$SERVER_PID") children"
         return 1
     }
 }
@@ -75,6 +116,14 @@ wakeups() {
     awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { n += $2 } END { print n + 0 }' "/proc/$1/status"
 }
 
+# all_connected N: the clients burst-1 .. burst-N have all connected.
+all_connected() {
+    local i
+    for ((i = 1; i <= $1; i++)); do
+        grep -qx connected "$T/burst-$i.out" 2>/dev/null || return 1
+    done
+}
+
 # all_answered N: the clients burst-1 .. burst-N all got their reply.
 all_answered() {
     local i
@@ -83,9 +132,16 @@ all_answered() {
     done
 }
 
-# served_peer NAME: the peer NAME got "I got your message" within $QUICK s.
-served_peer() {
-    DEADLINE=$QUICK wait_until grep -qx "I got your message" "$T/$1.out" 2>/dev/null
+# served_peer NAME N: the peer NAME got "I got your message" from a server
+# whose limit is N ($NEVER once the peer has ended without it, or the server
+# leaves room unused).
+served_peer() { wait_until got_reply "$1" "$2" 2>/dev/null; }
+got_reply() {
+    grep -qx "I got your message" "$T/$1.out" 2>/dev/null && return 0
+    grep -q '^ERROR' "$T/$1.err" 2>/dev/null && return "$NEVER"
+    due || return 1
+    room_unused "$2" && return "$NEVER"
+    return 1
 }
 
 # bats test_tags=lesson
@@ -101,13 +157,14 @@ served_peer() {
     at_limit 2
     touch "$T/speak-w"
     touch "$T/speak-1"
-    served_peer c1 || {
+    served_peer c1 2 || {
         fail_because "expected silent client 1 to get its reply once it spoke, got: $(excerpt_file "$T/c1.out")"
         return 1
     }
-    served_peer waiting || {
-        fail_because "expected the waiting client to be served within ${QUICK}s of a child's end, got no reply" \
-            "(it printed $(excerpt_file "$T/waiting.out")), and $(queued_connections) connection(s) still queued"
+    served_peer waiting 2 || {
+        fail_because "expected the waiting client to be served as soon as a child had ended, got no reply" \
+            "(it printed $(excerpt_file "$T/waiting.out")), and $(queued_connections) connection(s) still queued" \
+            "while the server sleeps with $(live_children "$SERVER_PID") child(ren)"
         server_said
         return 1
     }
@@ -115,7 +172,7 @@ served_peer() {
     kids=$(count_children "$SERVER_PID")
     [ "$kids" -le 2 ] || fail_because "expected at most 2 children (client 2's and the new one's), got $kids"
     touch "$T/speak-2"
-    served_peer c2 || fail_because "expected client 2 to get its reply, got: $(excerpt_file "$T/c2.out")"
+    served_peer c2 2 || fail_because "expected client 2 to get its reply, got: $(excerpt_file "$T/c2.out")"
 }
 
 # What we measure: the parent's CPU time and (on Linux) how often it was
@@ -159,19 +216,25 @@ served_peer() {
 # bats test_tags=lesson
 @test "with MAX_CHILDREN=3, 12 clients at once are all served, never more than 3 children at a time" {
     MAX_CHILDREN=3 start_ex_server
-    local i most=0 kids end
+    local i most=0 kids end stuck=
     for ((i = 1; i <= 12; i++)); do
         start_bg "burst-$i" "$PEER" 127.0.0.1 "$PORT" send "burst $i"$'\n' shutdown read
     done
-    end=$((SECONDS + 2 * QUICK))
+    end=$((SECONDS + DEADLINE))
     while ! all_answered 12 && [ "$SECONDS" -lt "$end" ]; do
         kids=$(count_children "$SERVER_PID")
         [ "$kids" -le "$most" ] || most=$kids
+        if due && all_connected 12 && room_unused 3; then
+            stuck=1
+            break
+        fi
         sleep 0.01
     done
     for ((i = 1; i <= 12; i++)); do
         grep -qx "I got your message" "$T/burst-$i.out" || {
-            fail_because "expected client $i of 12 to get 'I got your message' within $((2 * QUICK))s," \
+            fail_because "expected client $i of 12 to get 'I got your message'$([ -n "$stuck" ] &&
+                echo ", but the server sleeps with $(queued_connections) client(s) queued and room for them" ||
+                echo " within ${DEADLINE}s")," \
                 "got: $(excerpt_file "$T/burst-$i.out") $(excerpt_file "$T/burst-$i.err")"
             return 1
         }
@@ -186,10 +249,10 @@ served_peer() {
 @test "a MAX_CHILDREN that is not 1 to 1000 in decimal digits (an empty one too) is refused with exit status 2" {
     local bad
     for bad in 0 abc 5x -3 ' 5' +5 '' 1001; do
-        MAX_CHILDREN=$bad DEADLINE=$QUICK run with_deadline "$EX_PROG" 0
+        try_env MAX_CHILDREN "$bad"
         if [ "$status" -eq 124 ]; then
-            fail_because "expected the server to refuse MAX_CHILDREN='$bad' and exit, but it kept running;" \
-                "it printed: $(excerpt "$(echo "$output" | grep -v '^still running after')")"
+            fail_because "expected the server to refuse MAX_CHILDREN='$bad' and exit, but it went on to listen;" \
+                "it printed: $(excerpt "$output")"
             return 1
         fi
         if [ "$status" -ne 2 ] || [[ $output == *Listening* ]]; then
@@ -198,6 +261,49 @@ served_peer() {
             return 1
         fi
     done
+}
+
+# Signals of one kind do not queue: children that end while a SIGCHLD is
+# pending give one SIGCHLD for all of them. A parent that counts one ended
+# child per SIGCHLD then thinks children still run that have gone, and
+# admits fewer than N from then on (or none, for ever). To make that happen
+# every time, the test stops the parent (SIGSTOP) while its three children
+# serve their clients and end, and lets it go on (SIGCONT) once all three
+# are zombies: one SIGCHLD for three children.
+# bats test_tags=lesson
+@test "three children that end at once (one SIGCHLD for all) are all counted: the server then admits exactly 3 again" {
+    MAX_CHILDREN=3 start_ex_server
+    hold_clients 3
+    kill -STOP "$SERVER_PID"
+    touch "$T/speak-1" "$T/speak-2" "$T/speak-3"
+    wait_until children_are "$SERVER_PID" 3 Z 2>/dev/null || {
+        kill -CONT "$SERVER_PID"
+        fail_because "expected the three children to end once their clients spoke, got" \
+            "$(count_children "$SERVER_PID" Z) zombies of $(count_children "$SERVER_PID") children"
+        return 1
+    }
+    kill -CONT "$SERVER_PID"
+    local i
+    for i in 1 2 3; do
+        wait_until grep -qx "I got your message" "$T/c$i.out" 2>/dev/null ||
+            fail_because "expected client $i to get its reply, got: $(excerpt_file "$T/c$i.out")" || return 1
+    done
+    for i in 4 5 6; do
+        start_peer "c$i" waitfor "$T/speak-$i" send $'line '"$i"$'\n' shutdown read || return 1
+    done
+    wait_until holding 3 2>/dev/null || {
+        fail_because "expected the server to admit 3 new clients once the 3 children that ended together were" \
+            "collected, got $(live_children "$SERVER_PID") children and $(queued_connections) client(s) in the listen queue" \
+            "while it sleeps (does it count one child per SIGCHLD?)"
+        return 1
+    }
+    start_peer waiting waitfor "$T/speak-w" send $'waiting\n' shutdown read || return 1
+    wait_until waits_at_limit 3 2>/dev/null || {
+        fail_because "expected a fourth client to wait in the listen queue while 3 children run, got" \
+            "$(queued_connections) connection(s) waiting and $(live_children "$SERVER_PID") children"
+        return 1
+    }
+    stays_waiting 3 1
 }
 
 # ------------------------------------------------------------ read from the source

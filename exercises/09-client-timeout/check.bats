@@ -5,8 +5,18 @@
 # comes in time is printed as before; a bad REPLY_TIMEOUT, an empty one too,
 # is refused.
 # Here $EX_PROG is the student's client, and the servers are known to work.
+#
+# The lesson is about time, so the checks time it: the client gives up no
+# sooner than N seconds after it started (a correct client's N seconds start
+# later, once it has sent its line, so it can only be later, apart from one
+# tick of the kernel's clock), and no later than N + SLACK seconds (SLACK is
+# 2 s, more on a busy machine: see checker.bash).
 
 load ../lib/checker
+
+# By how much a timeout may end early: one tick of the kernel's clock, which
+# counts SO_RCVTIMEO (Linux: 1 to 10 ms, from CONFIG_HZ).
+TICK_MS=10
 
 STEP2="$REPO/step2-loop/server"
 
@@ -47,21 +57,40 @@ what_came_back() {
     echo "$how; stdout: $(excerpt "$output"); stderr: $(excerpt "$stderr")"
 }
 
-# bats test_tags=lesson
-@test "gives up on a server that never answers: 'ERROR, no reply within 2 seconds' and exit 1" {
-    start_silent_server waitfor "$T/never"
-    local started=$SECONDS DEADLINE=6
-    try_client "hello?" REPLY_TIMEOUT=2
-    local waited=$((SECONDS - started))
-    if [ "$status" -ne 1 ] || ! grep -qxF "ERROR, no reply within 2 seconds" <<<"$stderr"; then
-        fail_because "expected exit status 1 and 'ERROR, no reply within 2 seconds' on stderr, with REPLY_TIMEOUT=2" \
-            "and a server that never answers; got $(what_came_back)"
+# gave_up_in_time N T0 TEND STATUS STDERR: a client started at T0 (clock_ms),
+# with a limit of N seconds, ended at TEND with STATUS and STDERR: it must
+# have given up as the README says, no sooner than N seconds after T0 and no
+# later than N + SLACK seconds.
+gave_up_in_time() {
+    local n=$1 t0=$2 waited=$(($3 - $2))
+    shift 2
+    if [ "$2" -eq 124 ]; then
+        fail_because "expected the client to give up after $n s (at most $((n + SLACK)) s on this machine)," \
+            "with a server that never answers; after $(seconds_of "$waited") s it was still waiting, and was killed"
         return 1
     fi
+    if [ "$2" -ne 1 ] || ! grep -qxF "ERROR, no reply within $n seconds" <<<"$3"; then
+        fail_because "expected exit status 1 and 'ERROR, no reply within $n seconds' on stderr, with a server that" \
+            "never answers; got exit status $2 after $(seconds_of "$waited") s; stderr: $(excerpt "$3")"
+        return 1
+    fi
+    [ "$waited" -ge $((n * 1000 - TICK_MS)) ] ||
+        fail_because "expected the client to wait $n s before giving up, not less; it gave up after $(seconds_of "$waited") s" || return 1
+    [ "$waited" -le $(((n + SLACK) * 1000)) ] ||
+        fail_because "expected the client to give up $n s after the server fell silent (at most $((n + SLACK)) s on" \
+            "this machine); it gave up after $(seconds_of "$waited") s"
+}
+
+# bats test_tags=lesson
+@test "gives up on a server that never answers: 'ERROR, no reply within 2 seconds' and exit 1, after 2 s, not sooner" {
+    start_silent_server waitfor "$T/never"
+    clock_ms
+    local t0=$NOW_MS
+    # One second more than the limit: with_deadline counts whole seconds.
+    DEADLINE=$((2 + SLACK + 1)) try_client "hello?" REPLY_TIMEOUT=2
+    clock_ms
+    gave_up_in_time 2 "$t0" "$NOW_MS" "$status" "$stderr" || return 1
     [ -z "$output" ] || fail_because "expected nothing on stdout when no reply came, got: $(excerpt "$output")"
-    # SECONDS counts whole seconds, so a wait of 2 s shows as 1 or more.
-    [ "$waited" -ge 1 ] ||
-        fail_because "expected the client to wait about 2 s (REPLY_TIMEOUT=2) before giving up, it gave up at once"
 }
 
 @test "waits for a reply that comes after a 1 s pause, with REPLY_TIMEOUT=3, and prints it" {
@@ -105,4 +134,54 @@ what_came_back() {
             return 1
         fi
     done
+}
+
+# ------------------------------------------------------------ the default, 10 s
+# Seeing a 10 s default takes 10 s. So a client without REPLY_TIMEOUT starts
+# before the first test (setup_file), against a server that never answers,
+# and the last test looks at how and when it ended: the wait runs beside the
+# other tests instead of after them.
+setup_file() {
+    DEFAULT_T="$BATS_FILE_TMPDIR/default"
+    export DEFAULT_T
+    mkdir -p "$DEFAULT_T"
+    (
+        T=$DEFAULT_T HARNESS_GROUPS="$DEFAULT_T/.process-groups" BG_PIDS=()
+        : >"$HARNESS_GROUPS"
+        [ -n "${EX_PROG:-}" ] && [ -x "$EX_PROG" ] && [ -x "$PEER" ] || exit 0
+        start_silent_server waitfor "$T/never" 2>"$T/start.err" || exit 0
+        unset REPLY_TIMEOUT
+        clock_ms
+        echo "$NOW_MS" >"$T/t0"
+        start_timed client sh -c 'echo "no limit set" | "$1" 127.0.0.1 "$2"' sh "$EX_PROG" "$PORT"
+    ) || true
+}
+
+teardown_file() {
+    T=$DEFAULT_T HARNESS_GROUPS="$DEFAULT_T/.process-groups" BG_PIDS=()
+    stop_everything
+}
+
+# default_ended: the client of setup_file has ended (sets END_STATUS, END_MS).
+default_ended() { ended client "$DEFAULT_T"; }
+
+# bats test_tags=lesson
+@test "without REPLY_TIMEOUT, gives up after 10 seconds, not sooner: 'ERROR, no reply within 10 seconds' and exit 1" {
+    local t0
+    t0=$(cat "$DEFAULT_T/t0" 2>/dev/null) || {
+        fail_because "expected tests/peer to listen as a silent server, got: $(excerpt_file "$DEFAULT_T/start.err")"
+        return 1
+    }
+    local end=$((t0 + (10 + SLACK) * 1000))
+    while ! default_ended; do
+        clock_ms
+        [ "$NOW_MS" -le "$end" ] || break
+        sleep 0.05
+    done
+    if ! default_ended; then
+        fail_because "expected the client without REPLY_TIMEOUT to give up after 10 s (at most $((10 + SLACK)) s on" \
+            "this machine), with a server that never answers; after $(seconds_since "$t0") s it was still waiting"
+        return 1
+    fi
+    gave_up_in_time 10 "$t0" "$END_MS" "$END_STATUS" "$(cat "$DEFAULT_T/client.err")"
 }

@@ -160,3 +160,216 @@ peer() { with_deadline "$PEER" 127.0.0.1 "$PORT" "$@"; }
 
 # queued_connections and queue_is (the listen queue on $PORT) come from
 # tests/harness.bash.
+
+# ---------------------------------------------------------------- deadlines that load cannot break
+# A correct program does what a check waits for in milliseconds, so every
+# wait has the generous DEADLINE (scaled with the machine's load, see
+# tests/harness.bash). A broken program never does it, and waiting out that
+# deadline in every check would make a broken starter slow to fail. So the
+# checks also watch for the moment when it can no longer happen: the server,
+# with every process it forked, is asleep (waiting for a client, a child or a
+# signal) although what it should have done before going to sleep is not
+# done. Then the wait gives up at once (it returns $NEVER). A correct program
+# that is merely slow because the machine is busy is running or ready to run,
+# never asleep at that point, so this cannot fail it.
+# Where a lesson is itself about time (a timeout of N seconds), the check
+# bounds it from below exactly (not before N seconds, measured from a moment
+# before the client connected) and from above generously: N + SLACK seconds.
+SLACK=$(scaled 2)
+
+# clock_ms: sets NOW_MS to the time in milliseconds (bash 5's EPOCHREALTIME,
+# or perl's clock on older shells, such as macOS's bash 3.2).
+clock_ms() {
+    local t=${EPOCHREALTIME:-}
+    if [ -n "$t" ]; then
+        t=${t/[.,]/}                        # microseconds
+        NOW_MS=$((10#$t / 1000))
+    else
+        NOW_MS=$(perl -MTime::HiRes=time -e 'printf "%d\n", time() * 1000')
+    fi
+}
+
+# seconds_of MS: MS milliseconds in seconds, to two decimals (for a message).
+seconds_of() { printf '%d.%02d' $(($1 / 1000)) $(($1 % 1000 / 10)); }
+
+# seconds_since MS: the time since MS (from clock_ms), the same way.
+seconds_since() {
+    clock_ms
+    seconds_of $((NOW_MS - $1))
+}
+
+# asleep PID: every thread of PID is blocked in the kernel, waiting for
+# something outside itself. On Linux: state S in /proc/PID/task/*/stat, and
+# a wait channel in wchan, which Linux 5.16 and later give only to a thread
+# that is off the CPUs' run queues (a thread preempted on its way into a wait
+# it would leave at once shows S for a moment, but no wait channel); where
+# wchan says 0 (older kernels, or no right to look), we cannot tell, and the
+# answer is no. Elsewhere: ps shows S or I.
+asleep() {
+    local t line state w
+    if [ -d "/proc/$1/task" ]; then
+        for t in /proc/"$1"/task/*; do
+            line=
+            read -r line <"$t/stat" 2>/dev/null || return 1
+            state=${line##*) }
+            [ "${state%% *}" = S ] || return 1
+            w=
+            read -r w <"$t/wchan" 2>/dev/null || true
+            [ -n "$w" ] && [ "$w" != 0 ] || return 1
+        done
+        return 0
+    fi
+    case $(ps -o stat= -p "$1" 2>/dev/null) in
+        S* | I*) return 0 ;;
+    esac
+    return 1
+}
+
+# family PID: PID and every process it forked, and those forked, and so on,
+# zombies left out, one per line.
+family() {
+    ps -A -o pid= -o ppid= -o stat= | awk -v root="$1" '
+        { pid[NR] = $1; ppid[NR] = $2; zombie[NR] = ($3 ~ /^Z/) }
+        END {
+            inside[root] = 1
+            for (changed = 1; changed; ) {
+                changed = 0
+                for (i = 1; i <= NR; i++)
+                    if (!(pid[i] in inside) && (ppid[i] in inside)) { inside[pid[i]] = 1; changed = 1 }
+            }
+            for (i = 1; i <= NR; i++) if ((pid[i] in inside) && !zombie[i]) print pid[i]
+        }'
+}
+
+# family_asleep PID: PID is alive, and it and every process of its family is
+# asleep: nothing in the server will happen until something from outside
+# (a client, a signal) wakes it.
+family_asleep() {
+    local p found=
+    for p in $(family "$1"); do
+        asleep "$p" || return 1
+        found=1
+    done
+    [ -n "$found" ]
+}
+
+# live_children PID: how many children of PID are alive (zombies left out).
+live_children() {
+    ps -A -o ppid= -o stat= | awk -v p="$1" '$1 == p && $2 !~ /^Z/ { n++ } END { print n + 0 }'
+}
+
+# due: true on every 5th call only. A condition polled by wait_until (every
+# 20 ms) asks it before its costlier look at the processes (ps, ss), so that
+# the look runs about every 0.1 s.
+DUE_CALLS=0
+due() {
+    DUE_CALLS=$((DUE_CALLS + 1))
+    [ $((DUE_CALLS % 5)) -eq 1 ]
+}
+
+# connections: one line per end of every TCP connection to or from port
+# $PORT on this machine, "server STATE RECV-Q SEND-Q" for the server's ends
+# (connections not yet accepted included) and "client STATE RECV-Q SEND-Q"
+# for the clients'. Recv-Q is what has arrived and was not read yet; Send-Q
+# what was sent and not yet acknowledged by the other end (ss on Linux,
+# netstat elsewhere).
+connections() {
+    if command -v ss >/dev/null; then
+        ss -Htn "( sport = :$PORT or dport = :$PORT )" | awk -v end=":$PORT" '
+            { side = (substr($4, length($4) - length(end) + 1) == end) ? "server" : "client"
+              print side, $1, $2, $3 }'
+    else
+        netstat -an -p tcp | awk -v end=".$PORT" '
+            $6 != "LISTEN" && (substr($4, length($4) - length(end) + 1) == end || substr($5, length($5) - length(end) + 1) == end) {
+                side = (substr($4, length($4) - length(end) + 1) == end) ? "server" : "client"
+                print side, $6, $2, $3 }'
+    fi
+}
+
+# server_waits_on_a_client: some connection on the server's side is still
+# open, or half-open waiting for the client's end of file: a process of the
+# server may be asleep reading it. (TIME-WAIT, LAST-ACK and CLOSING ends have
+# been closed, or will read an end of file at once.)
+server_waits_on_a_client() {
+    connections | awk '$1 == "server" && $2 ~ /^(ESTAB|SYN-RECV|SYN_RCVD|CLOSE-WAIT|CLOSE_WAIT|FIN-WAIT|FIN_WAIT)/ { f = 1 } END { exit !f }'
+}
+
+# listening_on PORT: some socket listens on PORT.
+listening_on() {
+    if command -v ss >/dev/null; then
+        [ -n "$(ss -Hltn "sport = :$1")" ]
+    else
+        netstat -an -p tcp | awk -v end=".$1" \
+            '$6 == "LISTEN" && substr($4, length($4) - length(end) + 1) == end { f = 1 } END { exit !f }'
+    fi
+}
+
+# all_delivered: every byte sent on every connection to $PORT has arrived
+# and was acknowledged, and every server's end has read all it received:
+# what the server read, a correct server has acted on before it sleeps.
+all_delivered() {
+    connections | awk '$4 != 0 || ($1 == "server" && $3 != 0) { bad = 1 } END { exit bad }'
+}
+
+# unread_at_server: some end of a connection on the server's side holds
+# bytes a client sent that nobody has read (accepted or not yet).
+unread_at_server() {
+    connections | awk '$1 == "server" && $3 != 0 { f = 1 } END { exit !f }'
+}
+
+# term_pending PID: a SIGTERM sent to PID waits to be delivered (Linux:
+# /proc/PID/status, ShdPnd and SigPnd). Elsewhere we cannot tell: yes.
+term_pending() {
+    local f hex
+    [ -r "/proc/$1/status" ] || return 0
+    for f in ShdPnd SigPnd; do
+        hex=$(awk -v f="$f:" '$1 == f { print $2 }' "/proc/$1/status")
+        [ -n "$hex" ] || return 0
+        [ $((16#$hex & 16384)) -eq 0 ] || return 0        # bit 15 - 1: SIGTERM
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- runs that end
+# start_timed NAME CMD...: start_bg NAME CMD..., and when CMD ends, its exit
+# status and the time it ended (clock_ms) go into $T/NAME.end, "STATUS MS".
+start_timed() {
+    local name=$1
+    shift
+    start_bg "$name" timed "$T/$name.end" "$@"
+}
+timed() {
+    local file=$1 rc=0
+    shift
+    "$@" || rc=$?
+    clock_ms
+    echo "$rc $NOW_MS" >"$file.tmp" && mv "$file.tmp" "$file"
+}
+# ended NAME [DIR]: the command started by start_timed NAME (in DIR, by
+# default $T) has ended; sets END_STATUS and END_MS.
+ended() {
+    local file="${2:-$T}/$1.end"
+    [ -f "$file" ] || return 1
+    read -r END_STATUS END_MS <"$file"
+}
+
+# try_env VAR VALUE: starts the program with VAR=VALUE (and port 0), and waits
+# until it exits, or until it prints "Listening on port N", which a program
+# that refuses VALUE never does. Sets status (124 if it went on to listen or
+# ran out of time; teardown stops it) and output (its stdout and stderr).
+try_env() {
+    start_bg try-env env "$1=$2" "$EX_PROG" 0
+    TRY_PID=$BG_PID
+    wait_until try_env_done 2>/dev/null || true
+    status=124          # still running: teardown stops it
+    if exited "$TRY_PID"; then
+        status=0
+        wait "$TRY_PID" 2>/dev/null || status=$?
+    fi
+    output=$(cat "$T/try-env.out" "$T/try-env.err" 2>/dev/null)
+}
+try_env_done() {
+    exited "$TRY_PID" && return 0
+    grep -q '^Listening on port' "$T/try-env.out" 2>/dev/null && return "$NEVER"
+    return 1
+}
