@@ -1,0 +1,332 @@
+/*
+ * tests/wrong-solutions/03-silent-client-timeout/first-read-only.c
+ *
+ * A plausible wrong answer to exercise 03: the second solution in
+ * tests/second-solutions/ with one bug put in on purpose, for the proof that
+ * the checker rejects it in the lesson test the bug is about
+ * (exercises/lib/prove.sh wrong-all).
+ *
+ * The bug: the time limit bounds only the first read of a line: a client
+ * that sends half a line and then nothing holds the server for ever.
+ * Caught by: a client that sends half a line and then nothing is dropped too
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define BUFSIZE 256
+#define REPLY "I got your message"
+#define DEFAULT_IDLE 10
+#define MAX_IDLE 86400
+
+/* How many seconds of silence a client is allowed; set once, in main. */
+static int idle_seconds = DEFAULT_IDLE;
+
+/* error: reports which call failed and why (from errno), then exits. */
+static void error(const char *msg)
+{
+    perror(msg);
+    exit(1);
+}
+
+/*
+ * parse_port: turns the command-line text into a port number, or exits with
+ * a message. atoi() would quietly turn "http", "80x" or "" into a number, so
+ * strtol() is used and every character must be part of the number.
+ */
+static unsigned short parse_port(const char *text)
+{
+    char *end;
+    long port;
+
+    errno = 0;
+    port = strtol(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0
+        || port > 65535) {
+        fprintf(stderr, "ERROR, bad port '%s': expected a number from 0 to 65535\n", text);
+        exit(2);
+    }
+    return (unsigned short) port;
+}
+
+/*
+ * parse_idle: reads IDLE_TIMEOUT, whole seconds from 1 to MAX_IDLE, written
+ * in decimal digits only (no sign, no spaces: strtol would accept " +5").
+ * Unset means DEFAULT_IDLE. Anything else, empty too, ends the server with
+ * status 2, before it listens, as a bad port does.
+ */
+static int parse_idle(const char *text)
+{
+    const char *p;
+    long seconds = 0;
+
+    if (text == NULL)
+        return DEFAULT_IDLE;
+    for (p = text; *p != '\0'; p++) {
+        /* Stop adding digits once past the limit, so the sum cannot overflow. */
+        if (*p < '0' || *p > '9' || seconds > MAX_IDLE)
+            break;
+        seconds = seconds * 10 + (*p - '0');
+    }
+    if (*p != '\0' || seconds < 1 || seconds > MAX_IDLE) {
+        fprintf(stderr, "ERROR, bad IDLE_TIMEOUT '%s': expected whole seconds from 1 to %d\n",
+                text, MAX_IDLE);
+        exit(2);
+    }
+    return (int) seconds;
+}
+
+/*
+ * open_listener: creates a TCP socket bound to PORT on every IPv4 interface
+ * and makes it listen. Failure here is fatal: without it there is no server.
+ */
+static int open_listener(unsigned short port)
+{
+    struct sockaddr_in serv_addr;
+    int sockfd;
+    int on = 1;
+
+    sockfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (sockfd < 0)
+        error("ERROR opening socket");
+    /* Without this, bind fails for 60 s on Linux after a restart while old
+     * connections on this port sit in TIME_WAIT. */
+    if (setsockopt(sockfd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
+        error("ERROR on setsockopt");
+    memset(&serv_addr, 0, sizeof serv_addr);
+    serv_addr.sin_family = AF_INET;
+    serv_addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    serv_addr.sin_port = htons(port);
+    if (bind(sockfd, (struct sockaddr *) &serv_addr, sizeof serv_addr) < 0)
+        error("ERROR on binding");
+    /* The backlog: how many connections the kernel may complete and hold
+     * for us while we are busy elsewhere. Old examples say 5; a burst of
+     * clients then waits for dropped handshakes to be retried, so we ask
+     * for more. SOMAXCONN is a constant from the C library's header, not
+     * the kernel's limit: 4096 in glibc 2.36, 128 on macOS. Linux quietly
+     * lowers a larger backlog to net.core.somaxconn, the number in
+     * /proc/sys/net/core/somaxconn. */
+    if (listen(sockfd, SOMAXCONN) < 0)
+        error("ERROR on listen");
+    return sockfd;
+}
+
+/* announce_port: prints the port we really got (it differs when PORT was 0). */
+static void announce_port(int sockfd)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+
+    if (getsockname(sockfd, (struct sockaddr *) &addr, &len) < 0)
+        error("ERROR on getsockname");
+    printf("Listening on port %u\n", (unsigned) ntohs(addr.sin_port));
+}
+
+/*
+ * wait_readable: waits until sockfd has something to read (data, an end of
+ * file or an error) for at most idle_seconds. Returns 1 when it has, 0 when
+ * the time ran out, -1 with errno set on failure. A signal that interrupts
+ * poll() starts the wait again, a little longer in total: nothing here
+ * expects signals, so that is only a safety net.
+ */
+static int wait_readable(int sockfd)
+{
+    struct pollfd pfd;
+    int n;
+
+    pfd.fd = sockfd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    do
+        n = poll(&pfd, 1, idle_seconds * 1000);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : n > 0;
+}
+
+/*
+ * read_message: reads one line, up to size - 1 bytes, into buf. TCP delivers
+ * a stream of bytes, not messages: one line may arrive in several pieces, so
+ * we keep reading until a newline, end of file or a full buffer. Anything
+ * after the newline is ignored. Returns the number of bytes kept (0 when the
+ * client sent nothing at all), -1 with errno set, or -2 when the client was
+ * silent for idle_seconds (each piece of the line gets the full time: the
+ * limit is on silence, not on the whole line).
+ */
+static ssize_t read_message(int sockfd, char *buf, size_t size)
+{
+    size_t len = 0;
+    ssize_t n;
+    char *newline;
+
+    while (len < size - 1) {
+        switch (len > 0 ? 1 : wait_readable(sockfd)) {
+        case -1:
+            return -1;
+        case 0:
+            return -2;
+        default:
+            break;
+        }
+        n = read(sockfd, buf + len, size - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        newline = memchr(buf + len, '\n', (size_t) n);
+        len += (size_t) n;
+        if (newline != NULL) {
+            len = (size_t) (newline - buf) + 1;
+            break;
+        }
+    }
+    buf[len] = '\0';
+    return (ssize_t) len;
+}
+
+/*
+ * print_message: prints the line without its line ending. A client may send
+ * any bytes, including terminal escape sequences, so everything that is not
+ * a printable character is shown as \xHH instead of being sent to the
+ * terminal as it is (a backslash itself is shown as \\).
+ */
+static void print_message(const char *buf, size_t len)
+{
+    size_t i;
+    unsigned char c;
+
+    if (len > 0 && buf[len - 1] == '\n')
+        len--;
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
+    fputs("Here is the message: ", stdout);
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) buf[i];
+        if (c == '\\')
+            fputs("\\\\", stdout);
+        else if (c >= 0x20 && c < 0x7f)
+            putchar(c);
+        else
+            printf("\\x%02x", (unsigned) c);
+    }
+    putchar('\n');
+}
+
+/* write_all: write() may send less than asked for; keep going until done. */
+static int write_all(int sockfd, const char *buf, size_t len)
+{
+    ssize_t n;
+
+    while (len > 0) {
+        n = write(sockfd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        buf += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+/*
+ * hang_up: closes a connection without resetting it. Closing a socket that
+ * still holds unread input makes the kernel send a reset (RST) instead of an
+ * end of file. A reply still in our send buffer is then lost. A reply that
+ * has reached the client stays readable on Linux (RFC 9293 lets a system
+ * flush it), but the client's next write, shutdown or read fails, so our
+ * client reports an error, after the reply or instead of it. So we first
+ * send our end of file (shutdown), then read and discard what the client
+ * still sends until it closes its side, and only then close. A client that
+ * never closes gets idle_seconds of silence here too, not for ever.
+ */
+static void hang_up(int sockfd)
+{
+    char discard[BUFSIZE];
+    ssize_t n;
+
+    if (shutdown(sockfd, SHUT_WR) == 0) {
+        do {
+            if (wait_readable(sockfd) <= 0)
+                break;
+            n = read(sockfd, discard, sizeof discard);
+        } while (n > 0 || (n < 0 && errno == EINTR));
+    }
+    close(sockfd);
+}
+
+/*
+ * dostuff: serves one client on its connected socket: reads its message,
+ * prints it, replies and hangs up. (The name is the one the classic tutorial
+ * gave it.) What goes wrong here is this one client's problem, so it is
+ * reported on stderr and the function returns; the server carries on.
+ */
+static void dostuff(int sockfd)
+{
+    char buffer[BUFSIZE];
+    ssize_t n;
+
+    n = read_message(sockfd, buffer, sizeof buffer);
+    if (n == -2) {
+        /* Nothing arrived, so nothing waits unread: close() sends a plain
+         * end of file, and hang_up() would only wait for this client again. */
+        fprintf(stderr, "Dropped a client that sent nothing for %d seconds\n", idle_seconds);
+        close(sockfd);
+        return;
+    }
+    if (n < 0)
+        perror("ERROR reading from socket");
+    if (n > 0) {
+        print_message(buffer, (size_t) n);
+        if (write_all(sockfd, REPLY, strlen(REPLY)) < 0)
+            perror("ERROR writing to socket");
+    }
+    hang_up(sockfd);
+}
+
+int main(int argc, char *argv[])
+{
+    int sockfd, newsockfd;
+    unsigned short port;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s PORT   (0 lets the kernel choose a free port)\n", argv[0]);
+        exit(2);
+    }
+    /* Write each line out as soon as it is complete, also into a file or a
+     * pipe, where stdout would otherwise wait for a full buffer. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* Writing to a client that has gone raises SIGPIPE, which kills the
+     * process. Ignored, the write fails with EPIPE instead, which we report. */
+    signal(SIGPIPE, SIG_IGN);
+
+    /* The port first, then the timeout: either mistake ends the server
+     * before it listens. */
+    port = parse_port(argv[1]);
+    idle_seconds = parse_idle(getenv("IDLE_TIMEOUT"));
+    sockfd = open_listener(port);
+    announce_port(sockfd);
+
+    for (;;) {
+        /* NULL, NULL: we do not need to know who the client is. */
+        newsockfd = accept(sockfd, NULL, NULL);
+        if (newsockfd < 0) {
+            /* e.g. ECONNABORTED, where the system reports a client that gave
+             * up while it waited: skip that client, do not stop serving. */
+            perror("ERROR on accept");
+            continue;
+        }
+        dostuff(newsockfd);
+    }
+}
