@@ -1,14 +1,17 @@
 #!/usr/bin/env bats
-# The classroom exercises (exercises/): every checker proven both ways, and
+# The classroom exercises (exercises/): every checker proven three ways, and
 # make exercise / make exercises as a student meets them.
 #
 # The proof (exercises/lib/prove.sh NN, which you can run by hand): on its
 # unchanged starter a checker FAILS, and every test that fails is one of its
 # lesson tests (marked `# bats test_tags=lesson`), so it fails for the right
 # reason: not a build error, not a run out of time, not a test that has
-# nothing to do with the lesson. On the reference solution it PASSES, every
-# check, none skipped. The proofs run before the tests, PROVE_JOBS (3) at a
-# time; each test reads its verdict.
+# nothing to do with the lesson. On the reference solution and on every
+# second solution it PASSES, every check, none skipped. On every wrong
+# solution (tests/wrong-solutions/NN-name/*.c, at least 3 per exercise) it
+# FAILS in the lesson test that the file's "Caught by:" line names. The
+# proofs run before the tests (prove.sh all), PROVE_JOBS (5) at a time; each
+# test reads its verdict.
 
 # Not in make test (it takes most of a minute): make test-exercises runs this
 # folder. The repository's helper.bash assumes a file directly in tests/, so
@@ -21,21 +24,14 @@ teardown() { harness_teardown; }
 EXERCISES="01 02 03 04 05 06 07 08 09"
 
 setup_file() {
-    local proofs="$BATS_FILE_TMPDIR/proofs" nn dir running
+    local proofs="$BATS_FILE_TMPDIR/proofs"
     mkdir -p "$proofs"
-    for dir in "$ROOT"/exercises/[0-9][0-9]-*/; do
-        nn=$(basename "$dir" | cut -c1-2)
-        # At most PROVE_JOBS proofs at a time (bash 3.2 has no wait -n).
-        while running=$(jobs -pr | wc -l) && [ "$running" -ge "${PROVE_JOBS:-3}" ]; do
-            sleep 0.2
-        done
-        PROVE_DEADLINE=${PROVE_DEADLINE:-60} "$ROOT/exercises/lib/prove.sh" "$nn" "$proofs" \
-            >"$proofs/$nn.out" 2>&1 </dev/null 3>&- &
-    done
-    wait
+    PROVE_JOBS=${PROVE_JOBS:-5} PROVE_DEADLINE=${PROVE_DEADLINE:-$(scaled 60)} \
+        "$ROOT/exercises/lib/prove.sh" all "$proofs" >"$proofs/all.out" 2>&1 </dev/null 3>&- || true
 }
 
-# proof NN starter|solution: the verdict of prove.sh; fails with its reason.
+# proof NN WHICH: the verdict of prove.sh (WHICH: starter, solution, second,
+# second-NAME, wrong-NAME); fails with its reason.
 proof() {
     local file="$BATS_FILE_TMPDIR/proofs/$1.$2"
     if ! ls -d "$ROOT/exercises/$1"-*/ >/dev/null 2>&1; then
@@ -43,13 +39,35 @@ proof() {
         return 1
     fi
     [ -f "$file" ] || {
-        fail_because "expected a verdict from exercises/lib/prove.sh $1, got: $(excerpt_file "$BATS_FILE_TMPDIR/proofs/$1.out")"
+        fail_because "expected a verdict from exercises/lib/prove.sh for $1 on the $2, got: $(excerpt_file "$BATS_FILE_TMPDIR/proofs/all.out")"
         return 1
     }
     case $(cat "$file") in
         ok:*) return 0 ;;
     esac
     fail_because "exercise $1 on the $2: $(cut -c1-600 "$file")"
+}
+
+# wrong_proofs NN: every wrong solution of exercise NN is caught in the
+# lesson test its header names, and there are at least 3 of them.
+wrong_proofs() {
+    local dir f name n=0 bad=
+    dir=$(ls -d "$ROOT/tests/wrong-solutions/$1"-*/ 2>/dev/null | head -n 1)
+    for f in ${dir:+"$dir"*.c}; do
+        [ -f "$f" ] || continue
+        n=$((n + 1))
+        name=$(basename "$f" .c)
+        if [ ! -f "$BATS_FILE_TMPDIR/proofs/$1.wrong-$name" ]; then
+            bad="$bad; $name: no verdict from exercises/lib/prove.sh"
+        else
+            case $(cat "$BATS_FILE_TMPDIR/proofs/$1.wrong-$name") in
+                ok:*) ;;
+                *) bad="$bad; $name: $(cut -c1-300 "$BATS_FILE_TMPDIR/proofs/$1.wrong-$name")" ;;
+            esac
+        fi
+    done
+    [ "$n" -ge 3 ] || fail_because "expected at least 3 wrong solutions in tests/wrong-solutions/$1-*/, found $n" || return 1
+    [ -z "$bad" ] || fail_because "expected checker $1 to reject each wrong solution in the lesson test it names, got: ${bad#; }"
 }
 
 @test "checker 01 fails on the unchanged starter, in its lesson's test" { proof 01 starter; }
@@ -77,6 +95,37 @@ proof() {
 @test "checker 05 passes on an independent second solution (saved statuses and pselect(), no self-pipe)" { proof 05 second; }
 @test "checker 06 passes on an independent second solution (SIGCHLD blocked but in sigsuspend() and accept())" { proof 06 second; }
 @test "checker 07 passes on an independent second solution (a self-pipe for SIGTERM and SIGCHLD)" { proof 07 second; }
+@test "checker 08 passes on a second solution that names the address structures through typedefs" { proof 08 second; }
+@test "checker 08 passes on a second solution that keeps the address in a union outside the functions" { proof 08 second-union-global; }
+@test "checker 08 passes on a second solution with a macro for the address type and getsockname() in a helper" { proof 08 second-macro-and-helper; }
+
+# The third way: plausible wrong solutions, each with one bug, each caught
+# by the lesson test that names the bug's lesson (tests/wrong-solutions/).
+@test "checker 01 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 01; }
+@test "checker 02 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 02; }
+@test "checker 03 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 03; }
+@test "checker 04 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 04; }
+@test "checker 05 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 05; }
+@test "checker 06 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 06; }
+@test "checker 07 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 07; }
+@test "checker 08 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 08; }
+@test "checker 09 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 09; }
+
+# The proof of the wrong solutions can fail: a "wrong" solution that is in
+# fact correct, and one whose header names no test, are both reported.
+@test "prove.sh wrong-all fails, naming the file, on a wrong solution its checker passes or whose header names no lesson test" {
+    local wrong="$T/wrong/01-who-is-calling"
+    mkdir -p "$wrong"
+    { printf '/*\n * Not wrong at all.\n * Caught by: names a client as soon as it accepts it\n */\n'
+      cat "$ROOT/exercises/solutions/01-who-is-calling/server.c"; } >"$wrong/not-wrong.c"
+    cp "$ROOT/exercises/01-who-is-calling/server.c" "$wrong/unnamed.c"
+    run with_deadline env WRONG_DIR="$T/wrong" "$ROOT/exercises/lib/prove.sh" wrong-all
+    [ "$status" -ne 0 ] || fail_because "expected prove.sh wrong-all to fail, got status 0: $(excerpt "$output")" || return 1
+    [[ $output == *"wrong-not-wrong: bad: 'names a client as soon as it accepts it"*"passes: the bug goes unseen"* ]] ||
+        fail_because "expected the verdict that not-wrong.c passes its test, got: $(excerpt "$output")"
+    [[ $output == *"wrong-unnamed: bad: its header has no line 'Caught by:"* ]] ||
+        fail_because "expected the verdict that unnamed.c names no test, got: $(excerpt "$output")"
+}
 
 @test "every exercise folder is proven by this file, and has a README, a starter and a checker" {
     local dir nn missing=
