@@ -257,6 +257,7 @@ setup_file() {
 
 teardown_file() {
     T=$DEFAULT_T HARNESS_GROUPS="$DEFAULT_T/.process-groups" BG_PIDS=()
+    forget_foreign_groups
     stop_everything
 }
 

@@ -47,7 +47,31 @@ setup() {
 }
 
 teardown() {
+    forget_foreign_groups
     harness_teardown
+}
+
+# forget_foreign_groups: drops from the harness's list (HARNESS_GROUPS,
+# BG_PIDS) every process group that has no process left in our session.
+# Linux reuses process IDs (after pid_max of them, 32768 by default: under a
+# minute when many tests fork at once), so a group that ended early in a long
+# test may have the number of another run's group by the time teardown kills
+# what the test started, and that kill must not reach it. Everything a test
+# starts stays in the session of its run (start_bg makes process groups, not
+# sessions; make exercise, make grade and the proofs give each run a session
+# of its own): a group with none of our processes is not ours any more.
+forget_foreign_groups() {
+    [ -f "${HARNESS_GROUPS:-}" ] || return 0
+    local sid ours keep=() p
+    sid=$(ps -o sid= -p $$ 2>/dev/null | tr -d ' ')
+    [ -n "$sid" ] || return 0
+    ours=$(ps -A -o pgid= -o sid= | awk -v sid="$sid" '$2 == sid { print $1 }' | sort -u)
+    printf '%s\n' "$ours" | grep -xF -f "$HARNESS_GROUPS" >"$HARNESS_GROUPS.ours" 2>/dev/null || true
+    mv "$HARNESS_GROUPS.ours" "$HARNESS_GROUPS"
+    for p in ${BG_PIDS[@]+"${BG_PIDS[@]}"}; do
+        printf '%s\n' "$ours" | grep -qxF -- "$p" && keep+=("$p")
+    done
+    BG_PIDS=(${keep[@]+"${keep[@]}"})
 }
 
 # ---------------------------------------------------------------- the student's server
