@@ -51,7 +51,7 @@ demo: $(PROGS)
 # The TCP segments of each lesson, one line each, captured on a private
 # loopback (Linux; tcpdump): `make wire`, `make wire SCENE=reset`, `make wire STEP=4`.
 wire: $(PROGS) tests/peer
-	STEP='$(or $(STEP),1)' ./wire.sh $(SCENE)
+	@STEP='$(or $(STEP),1)' ./wire.sh $(SCENE)
 
 # Numbers: connection rates, one silent client, memory per connection.
 # Writes build/bench/results.md; bench/results.md is the reference run, kept in git.

@@ -99,14 +99,18 @@ if [ "${1:-}" != --inside ]; then
     command -v ss >/dev/null 2>&1 || unable "ss is not installed (Debian: apt-get install iproute2)"
     command -v unshare >/dev/null 2>&1 || unable "unshare is not installed (Debian: apt-get install util-linux)"
     export PATH STEP DEADLINE
-    # An ordinary user: a user namespace in which we are uid 1, not 0, with
-    # the capabilities kept: tcpdump, started by uid 0, would try to switch
-    # to its own user, which a user namespace does not allow.
-    userns=(unshare --user --map-user=1 --map-group=1 --keep-caps --net)
+    # A network namespace: a loopback of our own. A PID namespace too, with
+    # a /proc of its own, so that whatever a scene leaves running ends with
+    # us, even if we are killed (--kill-child). An ordinary user needs a user
+    # namespace for that, in which we are uid 1, not 0, with the capabilities
+    # kept: tcpdump, started by uid 0, would try to switch to a user of its
+    # own, which a user namespace does not allow.
+    ns=(--net --pid --fork --kill-child --mount-proc)
+    userns=(unshare --user --map-user=1 --map-group=1 --keep-caps "${ns[@]}")
     if "${userns[@]}" true 2>/dev/null; then
         exec "${userns[@]}" "$0" --inside "$@"
-    elif [ "$(id -u)" -eq 0 ] && unshare --net true 2>/dev/null; then
-        exec unshare --net "$0" --inside "$@"
+    elif [ "$(id -u)" -eq 0 ] && unshare "${ns[@]}" true 2>/dev/null; then
+        exec unshare "${ns[@]}" "$0" --inside "$@"
     fi
     unable "this kernel lets us make neither a user namespace nor (as root) a network namespace"
 fi
