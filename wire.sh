@@ -51,6 +51,7 @@ STEP=${STEP:-1}
 # Seconds any one condition may take (times TIME_SCALE, as in the tests).
 DEADLINE=${DEADLINE:-$((10 * ${TIME_SCALE:-1}))}
 SKIPPED=77
+TCPDUMP=${TCPDUMP:-tcpdump}     # the capturing program (the tests point it elsewhere)
 
 describe() {
     case $1 in
@@ -92,13 +93,13 @@ if [ "${1:-}" != --inside ]; then
     done
     [ "$(uname -s)" = Linux ] ||
         unable "it needs Linux network namespaces (on macOS: sudo tcpdump -i lo0 -n 'tcp port PORT')"
-    command -v tcpdump >/dev/null 2>&1 || [ -x /usr/sbin/tcpdump ] ||
-        unable "tcpdump is not installed (Debian: apt-get install tcpdump)"
     PATH=$PATH:/usr/sbin:/sbin
+    command -v "$TCPDUMP" >/dev/null 2>&1 ||
+        unable "tcpdump is not installed (Debian: apt-get install tcpdump)"
     command -v ip >/dev/null 2>&1 || unable "ip is not installed (Debian: apt-get install iproute2)"
     command -v ss >/dev/null 2>&1 || unable "ss is not installed (Debian: apt-get install iproute2)"
     command -v unshare >/dev/null 2>&1 || unable "unshare is not installed (Debian: apt-get install util-linux)"
-    export PATH STEP DEADLINE
+    export PATH STEP DEADLINE TCPDUMP
     # A network namespace: a loopback of our own. A PID namespace too, with
     # a /proc of its own, so that whatever a scene leaves running ends with
     # us, even if we are killed (--kill-child). An ordinary user needs a user
@@ -203,7 +204,7 @@ start_server() {
 # ---------------------------------------------------------------- capturing
 
 begin_capture() {
-    start tcpdump tcpdump -i lo -n -S -t -l --immediate-mode tcp
+    start tcpdump "$TCPDUMP" -i lo -n -S -t -l --immediate-mode tcp
     CAPTURE=$LAST
     wait_until said '^listening on' tcpdump.err || die "tcpdump did not start"
 }
