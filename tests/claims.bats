@@ -70,10 +70,11 @@ teardown_file() {
     printf '%s\n' "$WIRE" | grep -qx 'in TIME-WAIT: the server'
 }
 
-@test "claim reset-on-unread-close: closing a socket whose input is unread sends a reset, not a FIN" {
+@test "claim reset-on-unread-close: closing a socket whose input is unread sends a reset, not a FIN, and leaves no side in TIME-WAIT" {
     wire_output reset
     [ "$(flags_of | tail -n 1)" = "server RST ACK" ]
     ! flags_of | grep -q '^server FIN'
+    printf '%s\n' "$WIRE" | grep -qx 'in TIME-WAIT: nobody'
 }
 
 @test "claim reply-readable-after-reset: on Linux a reply that arrived before the reset is still read; the next read fails with ECONNRESET" {
