@@ -11,8 +11,8 @@
  * Usage: probe EXPERIMENT [ARG...], where EXPERIMENT is one of
  *   somaxconn                 print SOMAXCONN from <sys/socket.h>
  *   serve reuse|noreuse       listen on a free port (with or without
- *                             SO_REUSEADDR), accept one client, close that
- *                             connection at once (our FIN first), exit
+ *                             SO_REUSEADDR), accept one client, send our FIN
+ *                             at once, wait for the client's, and exit
  *   bind PORT reuse|noreuse   bind PORT on every IPv4 address and listen
  *   calls HOST PORT FILE default|ignore CALL...
  *                             connect, wait until FILE exists, then make each
@@ -168,9 +168,16 @@ static int accept_one(int lfd)
 
 static int serve(int reuse)
 {
+    char c;
     int lfd = announced_listener(reuse);
+    int fd = accept_one(lfd);
 
-    close(accept_one(lfd));
+    /* Our FIN first; then wait for the client's, as hang_up() does, so that
+     * the connection is in TIME-WAIT before we let go of it. */
+    shutdown(fd, SHUT_WR);
+    while (read(fd, &c, 1) > 0)
+        continue;
+    close(fd);
     close(lfd);
     return 0;
 }
