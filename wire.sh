@@ -38,10 +38,12 @@
 # be installed. Where none of that works (macOS, a kernel without user
 # namespaces), wire.sh says why in one line and exits with status 77.
 # The standard tool on a real interface is tcpdump itself: see tutorial.md,
-# "Opening and closing a connection".
+# "Watching the segments".
 #
 # Written for bash 3.2 and later. Every process a scene starts runs in a
-# process group of its own, and every group is killed when the scene ends.
+# process group of its own, and every group is killed when the scene ends;
+# they all live in a PID namespace of wire.sh's own too, so that they end
+# with it even when it is killed outright.
 
 set -u
 case $0 in */*) HERE=${0%/*} ;; *) HERE=. ;; esac
