@@ -31,18 +31,22 @@ WIRE="$ROOT/wire.sh"
     expect_same "what it says" "wire: cannot capture here: tcpdump is not installed (Debian: apt-get install tcpdump)" "$output"
 }
 
-# A scene with step 2, whose server never exits on its own, killed outright
-# while the server runs: its network and PID namespaces go with it.
+# wire.sh killed outright while a program it started runs: here a stand-in
+# for tcpdump that never says it is listening, so that wire.sh waits for it
+# (for up to a minute). The stand-in, like everything a scene starts, must go
+# with wire.sh: they share its PID namespace.
 @test "./wire.sh killed outright leaves nothing running" {
     command -v setsid >/dev/null || skip "needs setsid (util-linux) to run wire.sh in a session of its own"
+    printf '#!/bin/sh\n# stand-in for tcpdump: says nothing, captures nothing\nwhile :; do sleep 1; done\n' >"$T/mute-tcpdump"
+    chmod 755 "$T" "$T/mute-tcpdump"
     # Not a process group leader, so setsid makes the session in this very
     # process: its PID is the session's ID.
-    setsid env STEP=2 DEADLINE=60 "$WIRE" client-first >"$T/wire.out" 2>"$T/wire.err" </dev/null 3>&- &
+    TCPDUMP="$T/mute-tcpdump" DEADLINE=60 setsid "$WIRE" refused >"$T/wire.out" 2>"$T/wire.err" </dev/null 3>&- &
     local sid=$!
     BG_PIDS+=("$sid")
-    wait_until session_has_server "$sid" || {
+    wait_until session_runs "$sid" mute-tcpdump || {
         grep -q 'cannot capture here' "$T/wire.err" && skip "$(cat "$T/wire.err")"
-        fail_because "expected step 2's server to run in wire.sh's session, got: $(excerpt_file "$T/wire.err")"
+        fail_because "expected the stand-in for tcpdump to run in wire.sh's session, got: $(excerpt_file "$T/wire.err")"
     }
     # The first process only: the others must go because it went.
     kill -KILL "$sid"
@@ -54,5 +58,6 @@ WIRE="$ROOT/wire.sh"
     }
 }
 
-session_has_server() { ps -A -o sid= -o args= | awk -v s="$1" '$1 == s && /step2-loop\/server/ { f = 1 } END { exit !f }'; }
+# session_runs SID WORD: a process of session SID has WORD in its command line.
+session_runs() { ps -A -o sid= -o args= | awk -v s="$1" -v w="$2" '$1 == s && index($0, w) { f = 1 } END { exit !f }'; }
 session_empty() { ! ps -A -o sid= | awk -v s="$1" '$1 == s { f = 1 } END { exit !f }'; }
