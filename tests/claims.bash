@@ -22,12 +22,14 @@ wire_start_all() {
     : >"$dir/groups"
     for run in "${WIRE_RUNS[@]}"; do
         read -r scene step <<<"$run"
+        # Descriptors 3 and 4 are bats' own: whatever holds them keeps bats
+        # waiting, so no process of ours may inherit them.
         set -m
         (
             WIRE_KEEP="$dir/$scene.$step.work" STEP="$step" "$WIRE" "$scene" \
                 >"$dir/$scene.$step.out" 2>"$dir/$scene.$step.err"
             echo $? >"$dir/$scene.$step.status"
-        ) </dev/null 3>&- &
+        ) </dev/null >/dev/null 2>&1 3>&- 4>&- &
         echo $! >>"$dir/groups"
         set +m
     done
@@ -117,10 +119,11 @@ harness_setup_in() {
 
 # marked_claims: "NAME FILE:LINE" for every <!-- claim: NAME --> in CLAIM_FILES.
 marked_claims() {
-    awk '{ line = $0
+    awk -v root="$ROOT/" '{ line = $0
            while (match(line, /<!-- claim: [a-z0-9-]+ -->/)) {
                name = substr(line, RSTART + 12, RLENGTH - 16)
-               print name, FILENAME ":" FNR
+               file = FILENAME; if (index(file, root) == 1) file = substr(file, length(root) + 1)
+               print name, file ":" FNR
                line = substr(line, RSTART + RLENGTH)
            } }' "${CLAIM_FILES[@]}"
 }
@@ -180,16 +183,25 @@ states_are() { [ "$(count_states "$1" "$3")" -eq "$2" ]; }
 # the claim waits for its result. Most of their time is spent waiting for the
 # other side, so together they take little longer than the slowest one.
 
-# claims_start_all: starts every claim_* function of this file.
+# claims_start_all: starts every claim_* function of this file, each in a
+# session of its own (setsid), with none of bats' descriptors: teardown_file
+# kills every process of those sessions, whatever an experiment was doing
+# when it was stopped.
 claims_start_all() {
     local fn dir
     mkdir -p "$BATS_FILE_TMPDIR/claims"
-    : >"$BATS_FILE_TMPDIR/claims/groups"
     for fn in $(declare -F | awk '$3 ~ /^claim_/ { print $3 }'); do
         dir="$BATS_FILE_TMPDIR/claims/${fn#claim_}"
+        mkdir -p "$dir"
+        # Without setsid (macOS), a process group of its own: less sure, as a
+        # process that the experiment starts in a group of its own and has
+        # not written down yet escapes it.
         set -m
-        claim_run "$fn" "$dir" </dev/null >/dev/null 2>&1 3>&- &
-        echo $! >>"$BATS_FILE_TMPDIR/claims/groups"
+        $(command -v setsid) bash -c 'if [ "$(ps -o sid= -p $$)" -eq $$ ]; then echo "sid $$"; else echo "pgid $$"; fi >"$3/stop"
+                      source "$1/tests/helper.bash"
+                      source "$1/tests/claims.bash"
+                      claim_run "$2" "$3"' claim "$ROOT" "$fn" "$dir" \
+            </dev/null >/dev/null 2>&1 3>&- 4>&- &
         set +m
     done
 }
@@ -217,15 +229,38 @@ claim_run() (
     "$fn" >"$dir/out" 2>"$dir/err"
 )
 
-# claims_stop_all: kills what the experiments left running (teardown_file).
+# run CMD...: outside bats (an experiment runs in a shell of its own), what
+# bats' run does: status, output, and lines (the non-empty ones).
+declare -F run >/dev/null || run() {
+    local line
+    status=0
+    output=$("$@" 2>&1) || status=$?
+    lines=()
+    while IFS= read -r line; do
+        [ -n "$line" ] && lines+=("$line")
+    done <<<"$output"
+    return 0
+}
+
+# claims_stop_all: kills every process of the experiments' sessions
+# (teardown_file).
 claims_stop_all() {
-    local g f
-    for f in "$BATS_FILE_TMPDIR"/claims/groups "$BATS_FILE_TMPDIR"/claims/*/.process-groups "$BATS_FILE_TMPDIR"/claims/*/netns/.process-groups; do
+    local kind id sids=" "
+    for f in "$BATS_FILE_TMPDIR"/claims/*/stop; do
         [ -f "$f" ] || continue
-        while read -r g; do
-            [ -n "$g" ] && kill -KILL -- "-$g" 2>/dev/null
-        done <"$f"
+        read -r kind id <"$f"
+        case $kind in
+            sid) sids="$sids$id " ;;
+            pgid) kill -KILL -- "-$id" 2>/dev/null ;;
+        esac
+        # What the experiment wrote down itself (pgid mode has no better).
+        [ -f "${f%/stop}/.process-groups" ] && while read -r id; do
+            [ -n "$id" ] && kill -KILL -- "-$id" 2>/dev/null
+        done <"${f%/stop}/.process-groups"
     done
+    [ "$sids" != " " ] || return 0
+    ps -A -o sid= -o pid= | awk -v sids="$sids" 'index(sids, " " $1 " ") { print $2 }' |
+        xargs kill -KILL 2>/dev/null
     return 0
 }
 

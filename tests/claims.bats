@@ -341,19 +341,18 @@ teardown_file() {
 # ================================================================ the markers
 
 @test "every claim marked in the text has its test here, and every claim test here has its mark in the text" {
-    local marked tested name missing=
-    marked=$(marked_claims)
-    tested=$(claim_tests "$BATS_TEST_FILENAME")
-    while read -r name where; do
-        [ -n "$name" ] || continue
-        grep -qxF "$name" <<<"$tested" || missing="$missing
-  $where marks '$name', and tests/claims.bats has no test 'claim $name: ...'"
-    done <<<"$marked"
-    for name in $tested; do
-        awk '{ print $1 }' <<<"$marked" | grep -qxF "$name" ||
-            missing="$missing
-  tests/claims.bats tests 'claim $name', and no text marks it <!-- claim: $name -->"
-    done
-    [ -z "$missing" ] || fail_because "expected every marked claim paired with its test, got:$missing"
-    [ "$(printf '%s\n' "$tested" | sort | uniq -d)" = "" ] || fail_because "two claim tests share a name: $(printf '%s\n' "$tested" | sort | uniq -d)"
+    local problems
+    problems=$({ marked_claims | sed 's/^/M /'; claim_tests "$BATS_TEST_FILENAME" | sed 's/^/T /'; } | awk '
+        $1 == "M" { if (!($2 in marked)) marked[$2] = $3; next }
+        $1 == "T" { tested[$2]++ }
+        END {
+            for (n in marked) if (!(n in tested))
+                print "  " marked[n] " marks \047" n "\047, and tests/claims.bats has no test \047claim " n ": ...\047"
+            for (n in tested) {
+                if (!(n in marked)) print "  tests/claims.bats tests \047claim " n "\047, and no text marks it <!-- claim: " n " -->"
+                if (tested[n] > 1) print "  tests/claims.bats has " tested[n] " tests named \047claim " n "\047"
+            }
+        }' | sort)
+    [ -z "$problems" ] || fail_because "expected every marked claim paired with its test, got:
+$problems"
 }

@@ -145,31 +145,35 @@ commands_in() {
 
 # check_commands TUTORIAL: every `make TARGET` and `./PROGRAM` exists.
 check_commands() {
-    local line word prev targets=() programs=() t checked=0
-    while IFS= read -r line; do
-        prev=""
-        for word in $(printf '%s\n' "$line" | tr ';|&()<>' '       '); do
-            if [ "$prev" = make ] || [ "$prev" = target ]; then
-                case $word in
-                -*|*=*) prev=target ;;
-                *) targets+=("$word"); prev=target ;;
-                esac
-                continue
-            fi
-            prev=""
-            [ "$word" = make ] && prev=make
-            case $word in ./?*) programs+=("${word%[,.:]}") ;; esac
+    local targets=() programs=() t kind name
+    # After "make", every word that is not an option or an assignment is a
+    # target; a word that starts with ./ is a program.
+    while read -r kind name; do
+        case $kind in T) targets+=("$name") ;; P) programs+=("$name") ;; esac
+    done < <(commands_in "$1" | awk '{ gsub(/[;|&()<>]/, " "); prev = ""
+        for (i = 1; i <= NF; i++) {
+            w = $i
+            if (prev == "make" || prev == "target") { if (w !~ /^-/ && w !~ /=/) print "T " w; prev = "target"; continue }
+            prev = (w == "make") ? "make" : ""
+            if (w ~ /^\.\/./) { sub(/[,.:]$/, "", w); print "P " w }
+        } }')
+    # Each name once; one make for all of them, and one for each only when
+    # that fails, to name the culprit.
+    local unique_targets unique_programs
+    unique_targets=$(printf '%s\n' ${targets[@]+"${targets[@]}"} | sort -u)
+    unique_programs=$(printf '%s\n' ${programs[@]+"${programs[@]}"} | sed 's|^\./||' | sort -u)
+    # shellcheck disable=SC2086 # one word each
+    if ! make -C "$ROOT" -n $unique_targets >/dev/null 2>&1; then
+        for t in $unique_targets; do
+            make -C "$ROOT" -n "$t" >/dev/null 2>&1 ||
+                { echo "tutorial.md says 'make $t', and the Makefile has no such target" >&2; return 1; }
         done
-    done < <(commands_in "$1")
-    for t in "${targets[@]}"; do
-        make -C "$ROOT" -n "$t" >/dev/null 2>&1 ||
-            { echo "tutorial.md says 'make $t', and the Makefile has no such target" >&2; return 1; }
-        checked=$((checked + 1))
-    done
-    for t in "${programs[@]}"; do
-        { make -C "$ROOT" -n "${t#./}" >/dev/null 2>&1 && [ -x "$ROOT/${t#./}" ]; } ||
-            { echo "tutorial.md says to run '$t', and make does not build it" >&2; return 1; }
-        checked=$((checked + 1))
+    fi
+    # shellcheck disable=SC2086 # one word each
+    make -C "$ROOT" -n $unique_programs >/dev/null 2>&1 || unique_programs_fail=1
+    for t in $unique_programs; do
+        { [ -z "${unique_programs_fail:-}" ] || make -C "$ROOT" -n "$t" >/dev/null 2>&1; } && [ -x "$ROOT/$t" ] ||
+            { echo "tutorial.md says to run './$t', and make does not build it" >&2; return 1; }
     done
     echo "${#targets[@]} make targets and ${#programs[@]} programs checked"
     [ "${#targets[@]}" -gt 0 ] && [ "${#programs[@]}" -gt 0 ]
