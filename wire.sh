@@ -177,6 +177,7 @@ wait_until() {
 }
 
 running() { kill -0 "$1" 2>/dev/null && ! ps -o stat= -p "$1" | grep -q '^Z'; }
+stopped() { ps -o stat= -p "$1" | grep -q '^T'; }
 ended() { ! running "$1"; }
 said() { grep -q "$1" "$WORK/$2" 2>/dev/null; }
 
@@ -286,6 +287,9 @@ scene_client_first() {
     LABELS="client:SYN=connect()|client:DATA=write()|client:FIN=shutdown(SHUT_WR)|server:DATA=write() in write_all()|server:FIN=shutdown() in hang_up()|$KERNEL"
     start_server
     kill -STOP "$SERVER"
+    # kill returns before the server has stopped, and until it really has, it
+    # could still accept() the client.
+    wait_until stopped "$SERVER" || die "the server did not stop"
     printf 'hi\n' >"$WORK/line"
     start client sh -c 'exec "$1" 127.0.0.1 "$2" <"$3"' sh "$CLIENT" "$PORT" "$WORK/line"
     wait_until state_is server close-wait || die "the client's FIN did not arrive"

@@ -172,6 +172,9 @@ netns_queue_full() {
     echo "client side: $(count_states fin-wait-2 "dport = :$PORT") in FIN-WAIT-2, $(count_states syn-sent "dport = :$PORT") in SYN-SENT"
 }
 
+# is_stopped PID: the process is stopped (by SIGSTOP): ps shows state T.
+is_stopped() { ps -o stat= -p "$1" | grep -q '^T'; }
+
 # count_states STATE FILTER: how many TCP sockets matching FILTER are in STATE.
 count_states() { ss -Htan state "$1" "$2" | wc -l | tr -d ' '; }
 states_are() { [ "$(count_states "$1" "$3")" -eq "$2" ]; }
@@ -350,6 +353,9 @@ sent_twice() { [ "$(grep -c '^sent$' "$T/writer.out")" -eq 2 ]; }
 claim_kernel_completes_handshake() {
     start_server step1-single
     kill -STOP "$SERVER_PID"
+    # kill returns before the server has stopped: until it really has, a
+    # connection that arrives can still be accept()ed.
+    wait_until is_stopped "$SERVER_PID"
     start_peer early send $'hi\n'
     wait_until queue_is 1 || fail_because "expected 1 connection in the listen queue, got $(queued_connections)"
     kill -CONT "$SERVER_PID"
