@@ -1,7 +1,8 @@
 # tests/claims.bash - what tests/claims.bats needs beyond tests/helper.bash:
-# the captures of ./wire.sh, run once for the whole file and in parallel, a
-# private network namespace for the experiments that change the kernel's
-# settings, and the list of the claims marked in the text.
+# the captures of ./wire.sh, run once for the whole file and in parallel; the
+# experiments, one function claim_NAME per claim, which setup_file starts all
+# at once; a private network namespace for those that change the kernel's
+# settings; and the list of the claims marked in the text.
 
 PROBE="$ROOT/tests/probe"
 WIRE="$ROOT/wire.sh"
@@ -72,6 +73,8 @@ flags_of() {
         print $2 flags }'
 }
 
+# expect_lines WHAT EXPECTED GOT: fails, showing both, unless the two
+# (multi-line) texts are equal.
 expect_lines() {
     [ "$2" = "$3" ] && return 0
     printf 'expected %s:\n%s\ngot:\n%s\n' "$1" "$2" "$3" >&2
