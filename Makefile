@@ -11,10 +11,10 @@ BATS    ?= bats
 
 STEPS   := step1-single/server step2-loop/server step3-fork/server step4-reap/server
 PROGS   := $(STEPS) client/client
-TESTBIN := tests/peer tests/stuck tests/sigdefault
+TESTBIN := tests/peer tests/stuck tests/sigdefault tests/probe
 BENCHBIN := bench/loadgen bench/minfork bench/nullserver
 
-.PHONY: all step1 step2 step3 step4 client test demo bench stress check mutants clean
+.PHONY: all step1 step2 step3 step4 client test demo wire bench stress check mutants clean
 .PHONY: exercises exercise grade test-exercises prove-load
 
 # Build all four servers and the client, and the programs the tests and
@@ -47,6 +47,11 @@ test: all $(TESTBIN)
 # only the four servers and the client. DEMO_PAUSE=3 make demo: a slower tour.
 demo: $(PROGS)
 	./demo.sh
+
+# The TCP segments of each lesson, one line each, captured on a private
+# loopback (Linux; tcpdump): `make wire`, `make wire SCENE=reset`, `make wire STEP=4`.
+wire: $(PROGS) tests/peer
+	@STEP='$(or $(STEP),1)' ./wire.sh $(SCENE)
 
 # Numbers: connection rates, one silent client, memory per connection.
 # Writes build/bench/results.md; bench/results.md is the reference run, kept in git.

@@ -276,6 +276,19 @@ wait_until finished "$SERVER" || die "step 1 did not exit after its client"
 wait "$SERVER"
 say "The server printed the message, replied, and exited with status $?:"
 indent "$WORK/server.out"
+# The same conversation as TCP segments, captured by ./wire.sh on a loopback
+# of its own (make wire): the handshake and the two closes. Where nothing can
+# be captured, one line says why.
+show "./wire.sh client-first"
+start wire ./wire.sh client-first
+wait_until finished "$LAST" || die "./wire.sh client-first did not finish"
+if wait "$LAST"; then
+    grep -E '^ ?(1|2|3|6|7|10|11)  ' "$WORK/wire.out" >"$WORK/segments"
+    indent "$WORK/segments"
+    notice "Notice: three segments open the connection; a FIN and its ACK close each direction."
+else
+    sed -n '1s/^wire: /(segments not shown: /p' "$WORK/wire.out" | sed 's/$/)/'
+fi
 show "echo 'anyone there?' | ./client/client 127.0.0.1 $PORT"
 printf 'anyone there?\n' | "$CLIENT" 127.0.0.1 "$PORT" >"$WORK/c2.out" 2>&1
 indent "$WORK/c2.out"

@@ -31,7 +31,7 @@ began=$SECONDS
 failed=()
 WARN=(-std=c99 -pedantic -Wall -Wextra -Werror)
 SOURCES=(step1-single/server.c step2-loop/server.c step3-fork/server.c step4-reap/server.c
-         client/client.c tests/peer.c tests/stuck.c tests/sigdefault.c bench/loadgen.c bench/minfork.c bench/nullserver.c)
+         client/client.c tests/peer.c tests/stuck.c tests/sigdefault.c tests/probe.c bench/loadgen.c bench/minfork.c bench/nullserver.c)
 # The exercises' reference solutions are checked like the steps. (The starters
 # are not: exercise 04's starter is the misplaced brace, unreachable code on
 # purpose, and the others are copies of the steps.)
@@ -388,7 +388,7 @@ tidy() {
 }
 tidy "$TIDY,-concurrency-mt-unsafe" step1-single/server.c step2-loop/server.c \
     step3-fork/server.c step4-reap/server.c client/client.c tests/peer.c \
-    tests/stuck.c tests/sigdefault.c bench/minfork.c bench/nullserver.c ${SOLUTIONS[@]+"${SOLUTIONS[@]}"}
+    tests/stuck.c tests/sigdefault.c tests/probe.c bench/minfork.c bench/nullserver.c ${SOLUTIONS[@]+"${SOLUTIONS[@]}"}
 tidy "$TIDY" bench/loadgen.c
 if [ "$ok" -eq 1 ]; then passed; else failing "clang-tidy"; fi
 
