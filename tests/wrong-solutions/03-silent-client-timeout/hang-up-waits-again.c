@@ -275,8 +275,8 @@ int main(int argc, char *argv[])
     /* Write each line out as soon as it is complete, also into a file or a
      * pipe, where stdout would otherwise wait for a full buffer. */
     setvbuf(stdout, NULL, _IOLBF, 0);
-    /* Writing to a client that has gone raises SIGPIPE, which kills the
-     * process. Ignored, the write fails with EPIPE instead, which we report. */
+    /* A write that fails with EPIPE (the client has gone) also raises
+     * SIGPIPE, which kills the process. Ignored, we just report the error. */
     signal(SIGPIPE, SIG_IGN);
 
     idle = idle_timeout();
