@@ -44,7 +44,8 @@ threads_now() {
     if [ -n "${GR_SHM:-}" ]; then
         cat /proc/[0-9]*/status 2>/dev/null | awk '/^Threads:/ { n += $2 } END { print n + 0 }'
     else
-        ps -A -L -o uid= 2>/dev/null | awk -v u="$(id -u)" '$1 == u { n++ } END { print n + 0 }'
+        # (ps -L, one line a thread, is Linux's; elsewhere, one line a process)
+        { ps -A -L -o uid= 2>/dev/null || ps -A -o uid=; } | awk -v u="$(id -u)" '$1 == u { n++ } END { print n + 0 }'
     fi
 }
 

@@ -39,8 +39,6 @@ set -u
 
 source "$(dirname "$0")/common.bash"
 
-GRADE_DEADLINE="${GRADE_DEADLINE:-60}"
-GRADE_BUILD_DEADLINE="${GRADE_BUILD_DEADLINE:-30}"
 GRADE_NPROC="${GRADE_NPROC:-64}"                  # processes and threads of the program, together
 GRADE_MEMORY_MB="${GRADE_MEMORY_MB:-256}"         # memory of the program's processes together (cgroup)
 GRADE_MEMORY_KB="${GRADE_MEMORY_KB:-1048576}"     # address space of each process
@@ -91,6 +89,11 @@ case ${TIME_SCALE:-} in
 esac
 JOB_FACTOR=$(((GRADE_JOBS + CPUS - 1) / CPUS))
 export TIME_SCALE=$((BASE_SCALE * JOB_FACTOR))
+# The deadline of a whole run is there for a program that hangs, not to
+# time a correct one: on a busy machine (by the load when make grade
+# starts) it is longer.
+GRADE_DEADLINE="${GRADE_DEADLINE:-$((60 * BASE_SCALE))}"
+GRADE_BUILD_DEADLINE="${GRADE_BUILD_DEADLINE:-$((30 * BASE_SCALE))}"
 
 # ---------------------------------------------------------------- what protects the runs here
 
@@ -258,8 +261,11 @@ cg_limits_reached() {
         fi
         if [ -f "$d/student/pids.events" ]; then
             forks=$(cg_count "$d/student" pids.events max)
-            [ "$forks" -eq 0 ] ||
-                echo "process limit ($GRADE_NPROC processes for the whole run) reached: $forks times a fork failed"
+            case $forks in
+                0) ;;
+                1) echo "process limit ($GRADE_NPROC processes for the whole run) reached: a fork failed" ;;
+                *) echo "process limit ($GRADE_NPROC processes for the whole run) reached: $forks forks failed" ;;
+            esac
         fi
     done
 }
@@ -417,6 +423,20 @@ student_paths() {
         }'
 }
 
+# ancestors PATH...: the folders above these paths, each once, the outer first;
+# not /, /tmp, nor the system's folders (which the sandbox has already).
+ancestors() {
+    local p
+    for p in "$@"; do
+        p=$(dirname "$p")
+        while [ "$p" != / ] && [ "$p" != . ]; do
+            echo "$p"
+            p=$(dirname "$p")
+        done
+    done | awk '!seen[$0]++' | awk -F/ '{ print NF "\t" $0 }' | sort -n | cut -f2- |
+        grep -vxE '/tmp|/usr(/.*)?|/etc(/.*)?|/bin|/sbin|/lib[0-9a-z]*'
+}
+
 # grade_one STUDENT_DIR EXDIR LOG N: prints one of passed, failed, missing,
 # link, unchanged, "does not build", "timed out", "skipped: REASON" (no check
 # failed, but at least one could not run here); what happened goes to LOG.
@@ -455,6 +475,7 @@ grade_one() {
 
     # $run/in holds a copy of the file, $run/out what the run writes for us.
     run=$(mktemp -d "$GRADE_TMPDIR/grade.XXXXXX") || { echo "cannot make a temporary directory" >"$log"; echo failed; return; }
+    echo "$run" >"$STATE/$n.run"
     chmod 755 "$run"
     mkdir "$run/in" "$run/out"
     chmod 755 "$run/in"
@@ -487,10 +508,17 @@ grade_one() {
             sh "${#CG_CHECKER[@]}" "${CG_CHECKER[@]}")
     if [ -n "$SANDBOX" ]; then
         cmd+=("${BWRAP[@]}")
-        for f in $(printf '%s\n' "${NEEDS[@]}" | sort -u); do
+        # The folders on the way to what the run is shown, made first, as
+        # anyone may enter them (bwrap would make them for root alone): what
+        # it is not shown is then simply not there, for the program too ("No
+        # such file or directory"). Then the checker's files, the exercise,
+        # the student's file (in /grade/in) and where the run writes (/grade/out).
+        for f in $(ancestors "$LIB" "$exdir" ${NEEDS[@]+"${NEEDS[@]/#/$REPO/}"}); do
+            cmd+=(--perms 0755 --dir "$f")
+        done
+        for f in $(printf '%s\n' ${NEEDS[@]+"${NEEDS[@]}"} | sort -u); do
             [ ! -e "$REPO/$f" ] || cmd+=(--ro-bind "$REPO/$f" "$REPO/$f")
         done
-        # (/grade: a folder the program, as its own user, may enter)
         cmd+=(--ro-bind "$LIB" "$LIB" --ro-bind "$exdir" "$exdir" --perms 0755 --dir /grade
             --ro-bind "$run/in" /grade/in --bind "$run/out" /grade/out)
         procs=
@@ -501,7 +529,8 @@ grade_one() {
             i=$((i + 1))
         done
         env+=(GR_OUT=/grade/out GR_CG_PROCS="$procs")
-        cmd+=(--chdir /tmp --clearenv)
+        # (bwrap's own root, where it made the folders above, read-only too)
+        cmd+=(--remount-ro / --chdir /tmp --clearenv)
         for f in "${env[@]}"; do
             cmd+=(--setenv "${f%%=*}" "${f#*=}")
         done
@@ -689,10 +718,15 @@ stop_runs() {
     for pid in $PIDS; do kill -KILL "$pid" 2>/dev/null; done
     wait 2>/dev/null
     cg_remove_all
-    rm -rf "$STATE" "$GRADE_TMPDIR"/grade.??????
+    for t in $RUNNING; do
+        [ ! -f "$STATE/$t.run" ] || rm -rf "$(cat "$STATE/$t.run")"
+    done
+    rm -rf "$STATE"
 }
 trap 'stop_runs; exit 130' INT
 trap 'stop_runs; exit 143' TERM
+trap 'stop_runs; exit 129' HUP
+trap 'stop_runs; exit 141' PIPE     # (make grade | head: the runs stop with it)
 
 if [ ${#MISSING[@]} -gt 0 ]; then
     say "make grade: missing here: $(printf '%s\n' "${MISSING[@]}" | awk 'NR > 1 { printf "; " } { printf "%s", $0 }')"
@@ -717,7 +751,7 @@ start_run() {
     mkdir -p "$GRADE_OUT/logs/$student"
     echo "$SECONDS" >"$STATE/$t.start"
     (
-        trap - INT TERM
+        trap - INT TERM HUP PIPE
         grade_one "$student_dir" "$ex" "$GRADE_OUT/logs/$student/$nn.txt" "$t" >"$STATE/$t.new" 2>"$STATE/$t.err"
         mv "$STATE/$t.new" "$STATE/$t"
     ) </dev/null &
@@ -756,7 +790,7 @@ while [ "$finished" -lt "$N_RUNS" ]; do
     done
     [ -n "$progressed" ] || sleep 0.1
 done
-trap - INT TERM
+trap - INT TERM HUP PIPE
 cg_remove_all
 
 # ---------------------------------------------------------------- the table and the CSV
