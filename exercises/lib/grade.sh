@@ -683,9 +683,9 @@ done
 ex_build_needs "${EXDIRS[@]}" || die "could not build what the checkers need (make's messages above)"
 
 mkdir -p "$GRADE_OUT/logs"
+[ -z "$ROOT_MODE" ] || pick_uid_base "$N_RUNS"
 cg_init
 if [ -n "$ROOT_MODE" ]; then
-    pick_uid_base "$N_RUNS"
     if [ -z "$SANDBOX" ]; then
         probe=$(mktemp -d "$GRADE_TMPDIR/grade.XXXXXX") || die "cannot make a directory in $GRADE_TMPDIR (set GRADE_TMPDIR)"
         chmod 755 "$probe"
