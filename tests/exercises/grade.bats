@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # make grade SUBMISSIONS=DIR (exercises/lib/grade.sh) against a class that
 # tries everything: one student got it right, one got it wrong, one does not
-# compile, one hangs, one forks without end, one prints without end, one sent
-# nothing, one sent a check.bats of their own, one the starter unchanged; one
+# compile, one hangs, one forks without end, one prints without end, one
+# leaves a daemon behind, one sent nothing, one sent a check.bats, a Makefile
+# and a lib/ of their own, one the starter unchanged; one
 # handed in the exercises/ folder, one put it a level deeper, one's check was
 # skipped. And the attacks: links to the answers, to another student, to
 # another student's file; an #include of a reference solution by its full
@@ -123,7 +124,7 @@ EOF
 #!/usr/bin/env bats
 # A fake exercise for tests/exercises/grade.bats: the server serves two clients in a row.
 load "$ROOT/exercises/lib/checker"
-DEADLINE=30     # longer than make grade's own deadline in the test
+DEADLINE=\$(scaled 30)     # longer than make grade's own deadline in the test, \$(scaled 5)
 
 # bats test_tags=lesson
 TEST "serves two clients in a row" {
@@ -173,7 +174,7 @@ hostile_class() {
     tag=$(cat "$G/tag")
     key=$(cat "$G/key")
     solution="$ROOT/exercises/solutions/02-many-lines/server.c"
-    for s in good failing broken hangs forks prints cheats same include cmdline fills killer linkother linkfile; do
+    for s in good failing broken hangs forks prints cheats same include cmdline fills killer daemon linkother linkfile; do
         mkdir -p "$c/$s/01-echo"
     done
     mkdir -p "$c/absent" "$c/nested/exercises/01-echo" "$c/deep/my-copy/exercises/01-echo" "$c/skips/02-skip" \
@@ -198,9 +199,19 @@ line/01-echo/"
         >"$c/forks/01-echo/server.c"
     printf '#include <stdio.h>\n\nint main(void)\n{\n    for (;;)\n        puts("Listening on port 0, and on, and on, and on, and on, and on, and on ...");\n}\n' \
         >"$c/prints/01-echo/server.c"
-    # A submission's own checker is never used: this one passes anything.
+    # A submission's own checker, Makefile and lib/ are never used: these pass anything.
     cp "$ROOT/step1-single/server.c" "$c/cheats/01-echo/"
     printf '@%s "anything" { true; }\n' test >"$c/cheats/01-echo/check.bats"
+    printf 'all:\n\ttrue\n' >"$c/cheats/01-echo/Makefile"
+    mkdir -p "$c/cheats/01-echo/lib" "$c/cheats/lib"
+    printf 'setup() { true; }\nstart_ex_server() { PORT=1; }\nserved() { true; }\n' >"$c/cheats/01-echo/lib/checker.bash"
+    cp "$c/cheats/01-echo/lib/checker.bash" "$c/cheats/lib/checker.bash"
+    # A correct server that first leaves a daemon behind: forked twice, in a
+    # session of its own, asleep for an hour.
+    {
+        sed 's/^int main(int argc, char \*argv\[\])$/static int step2_main(int argc, char *argv[])/' "$ROOT/step2-loop/server.c"
+        printf '\nint main(int argc, char *argv[])\n{\n    if (fork() == 0) {\n        setsid();\n        if (fork() == 0)\n            sleep(3600);\n        _exit(0);\n    }\n    return step2_main(argc, argv);\n}\n'
+    } >"$c/daemon/01-echo/server.c"
 
     # Links: to the answers, to another student's folder, to another student's file.
     ln -s "$G/exercises/solutions" "$c/linksol/exercises"
@@ -479,6 +490,7 @@ run_users() { cat "$G"/out/logs/*/0[12].txt "$G"/one/logs/*/0[12].txt 2>/dev/nul
     grade_is same unchanged
     grade_is nested passed
     grade_is killer failed
+    grade_is daemon passed
     grade_is skips missing "skipped: needs a tool this machine lacks"
     # The table on stdout says the same, in short.
     expect_same "the table's row for good" "good                 P  -  1/1" "$(table_row good)"
