@@ -28,8 +28,8 @@
 # not the results. Its /tmp and /dev/shm are its own (GRADE_DISK_MB each),
 # and everything in it ends with the run. As root the build and the program
 # run as a user ID of their own, and a cgroup limits the memory
-# (GRADE_MEMORY_MB) and the processes (GRADE_NPROC) of the program's
-# processes together; each run has deadlines (GRADE_BUILD_DEADLINE,
+# (GRADE_MEMORY_MB), the processes (GRADE_NPROC) and the processor time
+# (GRADE_CPU_PERCENT) of the program's processes together; each run has deadlines (GRADE_BUILD_DEADLINE,
 # GRADE_DEADLINE), each file the program writes is capped (OUTPUT_LIMIT_KB),
 # and each process's memory (GRADE_MEMORY_KB). What is missing on this machine
 # (no bwrap, no user namespaces, no cgroup, not root) is said in one line at
@@ -42,6 +42,7 @@ source "$(dirname "$0")/common.bash"
 GRADE_NPROC="${GRADE_NPROC:-64}"                  # processes and threads of the program, together
 GRADE_MEMORY_MB="${GRADE_MEMORY_MB:-256}"         # memory of the program's processes together (cgroup)
 GRADE_MEMORY_KB="${GRADE_MEMORY_KB:-1048576}"     # address space of each process
+GRADE_CPU_PERCENT="${GRADE_CPU_PERCENT:-50}"      # of one processor, for the program's processes together (cgroup)
 GRADE_DISK_MB="${GRADE_DISK_MB:-64}"              # the run's /tmp, and its /dev/shm
 GRADE_SOURCE_KB="${GRADE_SOURCE_KB:-512}"         # a larger "source" is not built
 export OUTPUT_LIMIT_KB="${OUTPUT_LIMIT_KB:-4096}"
@@ -161,15 +162,17 @@ fi
 
 # ---------------------------------------------------------------- cgroups
 
-# As root, a cgroup per run limits the memory and the processes of the
-# student's program (all its processes together), and says afterwards which
-# limit it reached. Each run gets run-N/ with checker/ (bwrap, the build, the
-# checker) and student/ (the program) below it; cgroup v1 has the tree once
-# per controller, v2 once. They go into a folder make-grade.PID of our own.
+# As root, a cgroup per run limits the memory, the processes and the
+# processor time of the student's program (all its processes together), and
+# says afterwards which limit it reached. Each run gets run-N/ with checker/
+# (bwrap, the build, the checker) and student/ (the program) below it; cgroup
+# v1 has the tree once per controller, v2 once. They go into a folder
+# make-grade.PID of our own. (The limit on processor time keeps a program that
+# spins from slowing the other runs; it is not reported, since it stops nothing.)
 CG=             # v1, v2 or nothing
-CG_BASES=()     # v1: the memory and the pids folder; v2: the one folder
+CG_BASES=()     # v1: the memory, the pids and (where there is one) the cpu folder; v2: the one folder
 cg_init() {
-    local own mem pids why=
+    local own mem pids cpu why=
     if [ -z "$ROOT_MODE" ]; then
         MISSING+=("a cgroup (only root makes one here): memory is limited per process (GRADE_MEMORY_KB), not for the whole run")
         return
@@ -184,6 +187,11 @@ cg_init() {
         if mkdir "$mem" 2>/dev/null && mkdir "$pids" 2>/dev/null; then
             CG=v1
             CG_BASES=("$mem" "$pids")
+            if [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+                own=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ { print $3 }' /proc/self/cgroup)
+                cpu="/sys/fs/cgroup/cpu${own%/}/make-grade.$$"
+                ! mkdir "$cpu" 2>/dev/null || CG_BASES+=("$cpu")
+            fi
             return
         fi
         rmdir "$mem" "$pids" 2>/dev/null
@@ -198,6 +206,9 @@ cg_init() {
                     if echo "+memory +pids" >"$own/cgroup.subtree_control" 2>/dev/null; then
                         CG=v2
                         CG_BASES=("$own")
+                        # (the processor time too, where the cpu controller is there)
+                        echo "+cpu" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null &&
+                            echo "+cpu" >"$own/cgroup.subtree_control" 2>/dev/null
                         return
                     fi
                     rmdir "$own" 2>/dev/null
@@ -223,7 +234,8 @@ cg_make_run() {
     for b in "${CG_BASES[@]}"; do
         d="$b/run-$1"
         mkdir "$d" || return 1
-        [ "$CG" = v1 ] || echo "+memory +pids" >"$d/cgroup.subtree_control" || return 1
+        # (v2: the controllers of ours, for the two below; "memory pids" is written "+memory +pids")
+        [ "$CG" = v1 ] || sed 's/[a-z][a-z]*/+&/g' "$b/cgroup.subtree_control" >"$d/cgroup.subtree_control" || return 1
         mkdir "$d/checker" "$d/student" || return 1
         # The program: GRADE_MEMORY_MB, GRADE_NPROC; the run as a whole,
         # compiler and checker included: 512 MB and 256 processes more.
@@ -237,6 +249,9 @@ cg_make_run() {
         cg_write "$d/student/memory.max" "$((GRADE_MEMORY_MB * 1048576))"
         cg_write "$d/student/memory.swap.max" 0
         cg_write "$d/student/pids.max" "$GRADE_NPROC"
+        cg_write "$d/student/cpu.cfs_period_us" 100000
+        cg_write "$d/student/cpu.cfs_quota_us" "$((GRADE_CPU_PERCENT * 1000))"
+        cg_write "$d/student/cpu.max" "$((GRADE_CPU_PERCENT * 1000)) 100000"
         CG_CHECKER+=("$d/checker/cgroup.procs")
         CG_STUDENT+=("$d/student/cgroup.procs")
     done

@@ -59,6 +59,7 @@ setup_file() {
     small_class
     tree_sum "$ROOT" >"$G/repo.before"
     tree_sum "$G/class" >"$G/class.before"
+    cgroups_of_make_grade >"$G/cgroups.before"
     grade "$G/class" "$G/out" &
     grade "$G/small" "$G/one" GRADE_JOBS=1 &
     grade "$G/small" "$G/four" GRADE_JOBS=4 &
@@ -68,7 +69,11 @@ setup_file() {
     stop_everything
     tree_sum "$ROOT" >"$G/repo.after"
     tree_sum "$G/class" >"$G/class.after"
+    cgroups_of_make_grade >"$G/cgroups.after"
 }
+
+# cgroups_of_make_grade: the cgroups make grade made (that are there now), one a line.
+cgroups_of_make_grade() { find /sys/fs/cgroup -maxdepth 4 -name 'make-grade.*' 2>/dev/null | sort; }
 
 teardown_file() {
     local gt
@@ -112,6 +117,7 @@ make_exercises() {
     cp "$ROOT/step2-loop/server.c" "$1/exercises/solutions/01-echo/server.c"
     printf '# 02. Skip one\n\nAfter: Step 2\n' >"$1/exercises/02-skip/README.md"
     cp "$ROOT/step2-loop/server.c" "$1/exercises/02-skip/server.c"
+    echo "-pthread" >"$1/exercises/02-skip/build-flags"      # (as a threaded server's exercise has)
     # (bats would read a line of this file that starts with @test as a test
     # of its own, even inside a here-document: hence "TEST" and sed.)
     sed 's/^TEST /@test /' >"$1/exercises/02-skip/check.bats" <<EOF
@@ -393,7 +399,8 @@ small_class() {
 
 # fresh_copy NAME: the repository's files (what git sees: nothing built) in
 # $GT/NAME, with a class in it: u1 hands in the reference client of 09, u2 an
-# #include of 01's reference solution. Owned by nobody, as root.
+# #include of 01's reference solution, u3 a server that forks without end.
+# Owned by nobody, as root.
 fresh_copy() {
     local f="$GT/$1"
     mkdir -p "$f/tmp"
@@ -408,6 +415,10 @@ fresh_copy() {
     mkdir -p "$f/class/u1/09-client-timeout" "$f/class/u2/01-who-is-calling"
     cp "$f/exercises/solutions/09-client-timeout/client.c" "$f/class/u1/09-client-timeout/"
     printf '#include "%s"\n' "$f/exercises/solutions/01-who-is-calling/server.c" >"$f/class/u2/01-who-is-calling/server.c"
+    # u3: a server that forks until it cannot, waits 3 s and gives up.
+    mkdir -p "$f/class/u3/01-who-is-calling"
+    printf '#define _POSIX_C_SOURCE 200809L\n#include <unistd.h>\n\nint main(void)\n{\n    while (fork() >= 0)\n        ;\n    sleep(3);\n    return 1;\n}\n' \
+        >"$f/class/u3/01-who-is-calling/server.c"
     [ "$(id -u)" -ne 0 ] || chown -R 65534:65534 "$f"
 }
 
@@ -440,6 +451,7 @@ fresh_grade() {
     echo "$rc" >"$G/fresh-grade.status"
     cp "$f/build/grade/grades.csv" "$G/fresh-grade.csv" 2>/dev/null
     cp "$f/build/grade/logs/u2/01.txt" "$G/fresh-grade.u2.log" 2>/dev/null
+    cp "$f/build/grade/logs/u3/01.txt" "$G/fresh-grade.u3.log" 2>/dev/null
 }
 
 # ---------------------------------------------------------------- reading the results
@@ -492,6 +504,8 @@ run_users() { cat "$G"/out/logs/*/0[12].txt "$G"/one/logs/*/0[12].txt 2>/dev/nul
     grade_is killer failed
     grade_is daemon passed
     grade_is skips missing "skipped: needs a tool this machine lacks"
+    grep -q '^== build: .* 02-skip/server.c -pthread$' "$G/out/logs/skips/02.txt" ||
+        fail_because "expected 02's build-flags (-pthread) on the compiler's command line, got: $(excerpt "$(grep '^== build' "$G/out/logs/skips/02.txt")")"
     # The table on stdout says the same, in short.
     expect_same "the table's row for good" "good                 P  -  1/1" "$(table_row good)"
     expect_same "the table's row for same" "same                 U  -  0/1" "$(table_row same)"
@@ -573,7 +587,8 @@ run_users() { cat "$G"/out/logs/*/0[12].txt "$G"/one/logs/*/0[12].txt 2>/dev/nul
         left=$(ipcs -m | grep -i "^$key " || true)
         [ -z "$left" ] || fail_because "expected no SysV segment with key $key after make grade, found: $(excerpt "$left")"
     fi
-    left=$(find /sys/fs/cgroup -maxdepth 4 -name 'make-grade.*' 2>/dev/null || true)
+    # (a make grade that was running before these began may still be running)
+    left=$(comm -13 "$G/cgroups.before" "$G/cgroups.after")
     [ -z "$left" ] || fail_because "expected make grade to remove its cgroups, found: $(excerpt "$left")"
     left=$(diff "$G/repo.before" "$G/repo.after" || true)
     [ -z "$left" ] || fail_because "expected no file of the repository to change, got: $(excerpt "$left")"
@@ -679,7 +694,7 @@ abcdefghijklmnopqr~2 -  -  0/0" "$(printf '%s\n' "$table" | grep '^abcdef')"
         fail_because "expected '09: passed, all 4 checks', got: $(excerpt_file "$G/fresh-exercise.output")"
 }
 
-@test "on a fresh copy, as an ordinary user, make grade builds what the checkers need, keeps the answers out of sight, and says in one line what is missing" {
+@test "on a fresh copy, as an ordinary user, make grade builds what the checkers need, keeps the answers out of sight, stops a fork bomb, and says in one line what is missing" {
     G="$BATS_FILE_TMPDIR/g"
     local first
     output=$(cat "$G/fresh-grade.output")
@@ -693,4 +708,8 @@ abcdefghijklmnopqr~2 -  -  0/0" "$(printf '%s\n' "$table" | grep '^abcdef')"
     expect_same "u2's row (an #include of the reference solution)" "u2,does not build,missing,missing,missing,missing,missing,missing,missing,missing" "$(grep '^u2,' "$G/fresh-grade.csv")"
     grep -q 'solutions/01-who-is-calling/server.c: No such file or directory' "$G/fresh-grade.u2.log" ||
         fail_because "expected u2's log to say the solution is not there, got: $(excerpt_file "$G/fresh-grade.u2.log")"
+    # Without a cgroup, the limit on processes counts the run's own (its user namespace's).
+    expect_same "u3's row (a fork bomb)" "u3,failed,missing,missing,missing,missing,missing,missing,missing,missing" "$(grep '^u3,' "$G/fresh-grade.csv")"
+    grep -q '^process limit (64 processes for the program) reached' "$G/fresh-grade.u3.log" ||
+        fail_because "expected u3's log to name the process limit, got: $(excerpt_file "$G/fresh-grade.u3.log")"
 }
