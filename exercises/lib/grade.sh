@@ -528,10 +528,12 @@ grade_one() {
         # it is not shown is then simply not there, for the program too ("No
         # such file or directory"). Then the checker's files, the exercise,
         # the student's file (in /grade/in) and where the run writes (/grade/out).
-        for f in $(ancestors "$LIB" "$exdir" ${NEEDS[@]+"${NEEDS[@]/#/$REPO/}"}); do
-            cmd+=(--perms 0755 --dir "$f")
-        done
-        for f in $(printf '%s\n' ${NEEDS[@]+"${NEEDS[@]}"} | sort -u); do
+        while IFS= read -r f; do
+            [ -z "$f" ] || cmd+=(--perms 0755 --dir "$f")
+        done <<EOF
+$(ancestors "$LIB" "$exdir" ${NEEDS[@]+"${NEEDS[@]/#/$REPO/}"})
+EOF
+        for f in ${NEEDS[@]+"${NEEDS[@]}"}; do
             [ ! -e "$REPO/$f" ] || cmd+=(--ro-bind "$REPO/$f" "$REPO/$f")
         done
         cmd+=(--ro-bind "$LIB" "$LIB" --ro-bind "$exdir" "$exdir" --perms 0755 --dir /grade
@@ -692,9 +694,11 @@ N_RUNS=$((${#STUDENTS[@]} * N_EX))
 
 # What the checkers need from the repository: built now, and shown to every run.
 NEEDS=()
-for ex in "${EXDIRS[@]}"; do
-    for f in $(ex_needs "$ex"); do NEEDS+=("$f"); done
-done
+while IFS= read -r f; do
+    [ -z "$f" ] || NEEDS+=("$f")
+done <<EOF
+$(for ex in "${EXDIRS[@]}"; do ex_needs "$ex"; done | sort -u)
+EOF
 ex_build_needs "${EXDIRS[@]}" || die "could not build what the checkers need (make's messages above)"
 
 mkdir -p "$GRADE_OUT/logs"
