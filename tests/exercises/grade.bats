@@ -447,7 +447,7 @@ fresh_exercise() {
 fresh_grade() {
     local f="$GT/fresh-grade" rc=0
     fresh_copy fresh-grade >"$G/fresh-grade.built" 2>&1
-    as_user "$f" make -s -C "$f" grade SUBMISSIONS="$f/class" >"$G/fresh-grade.output" 2>&1 || rc=$?
+    as_user "$f" make -s -C "$f" grade SUBMISSIONS="$f/class" JOBS=3 >"$G/fresh-grade.output" 2>&1 || rc=$?
     echo "$rc" >"$G/fresh-grade.status"
     cp "$f/build/grade/grades.csv" "$G/fresh-grade.csv" 2>/dev/null
     cp "$f/build/grade/logs/u2/01.txt" "$G/fresh-grade.u2.log" 2>/dev/null
@@ -702,6 +702,7 @@ abcdefghijklmnopqr~2 -  -  0/0" "$(printf '%s\n' "$table" | grep '^abcdef')"
     expect_same "the programs built in the fresh copy before make grade" "" "$(cat "$G/fresh-grade.built")"
     expect_same "make grade's status" 0 "$(cat "$G/fresh-grade.status")"
     expect_same "u1's row" "u1,missing,missing,missing,missing,missing,missing,missing,missing,passed" "$(grep '^u1,' "$G/fresh-grade.csv")"
+    [[ $output == *", 3 at a time on "* ]] || fail_because "expected make grade JOBS=3 to run 3 at a time, got: $(excerpt "$(printf '%s\n' "$output" | grep 'at a time')")"
     [[ $first == "make grade: missing here: "*"a cgroup (only root makes one here)"*"; a user ID of its own for student code (not root)"* ]] ||
         fail_because "expected make grade's first line to name what an ordinary user lacks, got: $(excerpt "$first")"
     [[ $first != *"a sandbox"* ]] || skip "no sandbox for an ordinary user here: $first"
