@@ -154,6 +154,6 @@ if [ -z "${GR_CG_PROCS:-}" ] && [ -s "$bin/peak" ]; then
     limit=$GR_NPROC
     [ ! -s "$bin/nproc" ] || limit=$(cat "$bin/nproc")
     [ "$peak" -lt $((limit - 1)) ] ||
-        limit_reached "process limit ($GR_NPROC processes for the program) reached: $peak ran at once, and a fork failed"
+        limit_reached "process limit ($GR_NPROC processes for the program) reached: the run had $peak processes and threads at once, as many as it may"
 fi
 exit 0
