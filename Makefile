@@ -15,7 +15,7 @@ TESTBIN := tests/peer tests/stuck tests/sigdefault tests/probe
 BENCHBIN := bench/loadgen bench/minfork bench/nullserver
 
 .PHONY: all step1 step2 step3 step4 client test demo wire bench stress check mutants clean
-.PHONY: exercises exercise grade test-exercises prove-load
+.PHONY: exercises exercise grade grade-demo test-exercises prove-load
 
 # Build all four servers and the client, and the programs the tests and
 # the benchmarks use.
@@ -79,15 +79,24 @@ check: all $(TESTBIN)
 # The classroom exercises (exercises/README.md). `make exercises` lists them
 # with their status; `make exercise EX=03` builds exercises/03-*/server.c (or
 # client.c) with the warnings as errors (EX_WERROR= lets warnings through)
-# and runs its checker; `make grade SUBMISSIONS=DIR` grades a class.
+# and runs its checker; `make grade SUBMISSIONS=DIR` grades a class, JOBS
+# runs at a time (GRADE_JOBS; twice the processors by default). Both build
+# first whatever the checkers name from the repository (the client, step 2's
+# server, ...).
 EX_WERROR ?= -Werror
-EXENV = CC='$(CC)' CFLAGS='$(CFLAGS)' WARN='$(WARN)' EX_WERROR='$(EX_WERROR)' BATS='$(BATS)'
+EXENV = CC='$(CC)' CFLAGS='$(CFLAGS)' WARN='$(WARN)' EX_WERROR='$(EX_WERROR)' BATS='$(BATS)' MAKE='$(MAKE)'
 exercises:
 	@exercises/lib/exercise.sh list
-exercise: client/client $(TESTBIN)
+exercise:
 	@$(EXENV) exercises/lib/exercise.sh check '$(EX)'
-grade: client/client $(TESTBIN)
-	@$(EXENV) exercises/lib/grade.sh '$(SUBMISSIONS)'
+grade:
+	@$(EXENV) $(if $(JOBS),GRADE_JOBS='$(JOBS)') exercises/lib/grade.sh '$(SUBMISSIONS)'
+
+# A made-up class (DEMO_STUDENTS=30 students x every exercise, two thirds
+# correct, a few hostile), graded by make grade, with the time it took and
+# the machine's load: the timing in exercises/TEACHING.md, repeatable.
+grade-demo:
+	@$(EXENV) $(if $(JOBS),GRADE_JOBS='$(JOBS)') exercises/lib/grade-demo.sh
 
 # Every exercise's checker proven both ways (fails on the starter, passes on
 # the reference solution), make exercise as a student meets it, and make grade

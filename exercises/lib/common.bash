@@ -111,6 +111,46 @@ ex_build_flags() {
     tr -s ' \t\n' ' ' <"$1/build-flags" | sed 's/^ //; s/ $//'
 }
 
+# ex_needs DIR: what the exercise's checker uses from the repository, one
+# path a line, relative to the repository: every "$REPO/PATH" named in its
+# check.bats, in exercises/lib/checker.bash (which every checker loads), and
+# in any .bash or .sh file of the repository that these name in turn (such as
+# tests/harness.bash). So a checker says what it needs by naming it:
+# STEP2="$REPO/step2-loop/server" is enough for make exercise and make grade
+# to build step 2's server first, and for make grade to show it to the run.
+# Never anything under exercises/solutions/ or tests/*-solutions/.
+ex_needs() {
+    local files=("$1/check.bats" "$LIB/checker.bash") found=() i=0 p
+    while [ "$i" -lt ${#files[@]} ]; do
+        if [ -f "${files[$i]}" ]; then
+            for p in $(grep -o '\$[{]*REPO[}]*/[A-Za-z0-9_./-]*' "${files[$i]}" | sed -e 's|^\$[{]*REPO[}]*/||' -e 's|/*$||'); do
+                case /$p/ in
+                    */../* | */./* | /exercises/solutions/* | /tests/*-solutions/*) continue ;;
+                esac
+                case " ${found[*]-} " in *" $p "*) continue ;; esac
+                found+=("$p")
+                case $p in *.bash | *.sh) files+=("$REPO/$p") ;; esac
+            done
+        fi
+        i=$((i + 1))
+    done
+    [ ${#found[@]} -eq 0 ] || printf '%s\n' "${found[@]}"
+}
+
+# ex_build_needs DIR...: builds, with make, every program the checkers of these
+# exercises need (a need whose PATH.c is in the repository); make's messages
+# on stderr, and a non-zero status if the build failed.
+ex_build_needs() {
+    local d p targets=()
+    for d in "$@"; do
+        for p in $(ex_needs "$d"); do
+            [ -f "$REPO/$p.c" ] && targets+=("$p")
+        done
+    done
+    [ ${#targets[@]} -gt 0 ] || return 0
+    "${MAKE:-make}" -s -C "$REPO" "${targets[@]}" >&2
+}
+
 # build_program SRC OUT LOG [CMD-PREFIX...]: compiles SRC into OUT with the
 # warnings, the compiler's messages in LOG; the prefix (say, a deadline and an
 # unprivileged user) goes in front of the compiler. EX_BUILD_FLAGS (set it

@@ -95,6 +95,12 @@ check() {
     log="$STATUS_DIR/$nn.log"
 
     echo "== $nn. $title"
+    # What the checker runs besides the student's program (the client, step
+    # 2's server, ...), built first if it is not there yet.
+    ex_build_needs "$dir" || {
+        echo "could not build what the checker of exercise $nn needs (make's messages above); run 'make' and try again"
+        exit 2
+    }
     echo "building $name"
     rm -f "$prog"
     EX_BUILD_FLAGS=$(ex_build_flags "$dir")
