@@ -690,8 +690,8 @@ abcdefghijklmnopqr~2 -  -  0/0" "$(printf '%s\n' "$table" | grep '^abcdef')"
     G="$BATS_FILE_TMPDIR/g"
     expect_same "the programs built in the fresh copy before make exercise" "" "$(cat "$G/fresh-exercise.built")"
     expect_same "make exercise EX=09's status" 0 "$(cat "$G/fresh-exercise.status")"
-    grep -q '^09: passed, all 4 checks' "$G/fresh-exercise.output" ||
-        fail_because "expected '09: passed, all 4 checks', got: $(excerpt_file "$G/fresh-exercise.output")"
+    grep -q '^09: passed, all [0-9]* checks' "$G/fresh-exercise.output" ||
+        fail_because "expected '09: passed, all N checks', got: $(excerpt_file "$G/fresh-exercise.output")"
 }
 
 @test "on a fresh copy, as an ordinary user, make grade builds what the checkers need, keeps the answers out of sight, stops a fork bomb, and says in one line what is missing" {
