@@ -265,9 +265,9 @@ check_escapes_unprintable() {
 }
 
 # A line far longer than the buffer: the server reads part of it, replies, and
-# must read (and throw away) the rest before closing. A server that closes
-# with input unread makes the kernel send a reset after its reply, and the
-# client, still writing, fails with "Broken pipe". 30 MB is more than the
+# must read (and throw away) the rest before closing. When a server closes
+# with input unread, the kernel sends a reset after the reply and the FIN, and
+# the client, still writing, fails with "Broken pipe". 30 MB is more than the
 # loopback holds for a server that has stopped reading (the client's send
 # buffer grows to tcp_wmem's maximum, 4 MB by default, and the server's
 # receive buffer grows only as the server reads): with a few MB, the client
@@ -423,8 +423,9 @@ check_child_lets_go_of_listener() {
 # test need not race it), the kernel completes handshakes and holds the
 # connections for it, up to the backlog given to listen(). A burst of
 # BURST_CLIENTS clients must all be held. With a small backlog the kernel
-# drops the SYNs of the rest, and their connect() retries after a second, then
-# two more, and so on: a busy server's burst is served seconds late.
+# drops the SYNs of the rest, and their connect() sends the SYN again only
+# after a second, then after two more, and so on: the burst is served seconds
+# late.
 BURST_CLIENTS=20
 check_backlog_holds_burst() {
     local i limit somaxconn
@@ -435,7 +436,7 @@ check_backlog_holds_burst() {
     # The kernel says at once how many it will hold: no need to wait for
     # clients that would never be held.
     limit=$(listen_limit)
-    [ "$limit" -ge "$BURST_CLIENTS" ] ||
+    [ "${limit:-0}" -ge "$BURST_CLIENTS" ] ||
         fail_because "expected room for at least $BURST_CLIENTS connections in the listen queue (the backlog), the kernel says: $limit"
     kill -STOP "$SERVER_PID"
     wait_until is_stopped "$SERVER_PID"
