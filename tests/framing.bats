@@ -16,24 +16,32 @@ LONG_LINE=$(printf '%254s' '' | tr ' ' x)
 # other way round). BYTES: what arrived there and was not read yet. Both ports
 # are needed: the kernel hands out the same numbers to listeners and to
 # clients, and an earlier connection that used $PORT may still be in TIME_WAIT.
-side_state() {
+side_state() { side_columns "$1" | awk '{ print $1, $2 }'; }
+
+# side_columns SIDE: "STATE RECV-Q SEND-Q" of that end; SEND-Q: what it sent
+# that the other end has not acknowledged yet.
+side_columns() {
     local here=$PORT there=$CPORT
     [ "$1" = client ] && { here=$CPORT; there=$PORT; }
     if command -v ss >/dev/null; then
-        ss -Htan "sport = :$here and dport = :$there" | awk '{ print $1, $2; exit }'
+        ss -Htan "sport = :$here and dport = :$there" | awk '{ print $1, $2, $3; exit }'
     else
         netstat -an -p tcp | awk -v l=".$here" -v r=".$there" \
             'substr($4, length($4) - length(l) + 1) == l && substr($5, length($5) - length(r) + 1) == r {
-                 s = $6; if (s == "ESTABLISHED") s = "ESTAB"; gsub("_", "-", s); print s, $2; exit }'
+                 s = $6; if (s == "ESTABLISHED") s = "ESTAB"; gsub("_", "-", s); print s, $2, $3; exit }'
     fi
 }
 
-# server_read_all: no byte waits unread at the server's end (or that end has
-# gone already, which the checks after the wait will report).
+# server_read_all: every byte the client sent has reached the server's end
+# (the client's end has nothing left unacknowledged) and none waits there
+# unread (or one of the ends has gone already, which the checks after the wait
+# will report).
 server_read_all() {
-    local state
-    state=$(side_state server)
-    [ -z "$state" ] || [ "${state##* }" = 0 ]
+    local client server
+    client=$(side_columns client)
+    server=$(side_columns server)
+    [ -z "$client" ] || [ "${client##* }" = 0 ] || return 1
+    [ -z "$server" ] || [ "$(echo "$server" | cut -d' ' -f2)" = 0 ]
 }
 
 # Neither side can go on: the server has read every byte the client sent
