@@ -5,9 +5,11 @@ load helper
 
 # ---------------------------------------------------------------- helpers of this file
 
-# side_state SIDE: "STATE BYTES" of the connection on $PORT as one end sees
-# it: the server's end (its local port is $PORT) or the client's end (its
-# remote port is). BYTES: what arrived at that end and was not read yet.
+# side_state SIDE: "STATE BYTES" of our connection as one end sees it: the
+# server's end (local port $PORT, remote port $CPORT) or the client's end (the
+# other way round). BYTES: what arrived at that end and was not read yet. Both
+# ports are needed: the kernel hands out the same numbers to listeners and to
+# clients, and an earlier connection that used $PORT may still be in TIME_WAIT.
 side_state() {
     side_columns "$1" | awk '{ print $1, $2 }'
 }
@@ -16,19 +18,26 @@ side_state() {
 # Once the other side's FIN is in, Linux counts it in Recv-Q as one byte more
 # than there is to read ("hi\n" shows as 4): that byte is taken off here.
 side_columns() {
+    local here=$PORT there=$CPORT
+    [ "$1" = client ] && { here=$CPORT; there=$PORT; }
     if command -v ss >/dev/null; then
-        local filter="sport = :$PORT"
-        [ "$1" = client ] && filter="dport = :$PORT"
-        ss -Htan "$filter" | awk '$1 != "LISTEN" {
+        ss -Htan "sport = :$here and dport = :$there" | awk '{
             if ($1 == "CLOSE-WAIT" || $1 == "LAST-ACK" || $1 == "CLOSING") $2--
             print $1, $2, $3; exit }'
     else
-        local col=4
-        [ "$1" = client ] && col=5
-        netstat -an -p tcp | awk -v end=".$PORT" -v c="$col" \
-            'substr($c, length($c) - length(end) + 1) == end && $6 != "LISTEN" {
+        netstat -an -p tcp | awk -v l=".$here" -v r=".$there" \
+            'substr($4, length($4) - length(l) + 1) == l && substr($5, length($5) - length(r) + 1) == r {
                  s = $6; if (s == "ESTABLISHED") s = "ESTAB"; gsub("_", "-", s); print s, $2, $3; exit }'
     fi
+}
+
+# client_port: waits until the peer server (started with the action "ports"
+# first) has accepted the client and said which port the client's end has;
+# sets CPORT.
+client_port() {
+    wait_until grep -q '^ports ' "$T/peer_server.out" ||
+        fail_because "expected the peer server to accept the client, got: $(excerpt_file "$T/peer_server.err")"
+    CPORT=$(sed -n 's/^ports [0-9]* \([0-9]*\)$/\1/p' "$T/peer_server.out")
 }
 side_is() { [ "$(side_state "$1")" = "$2" ]; }
 # side_gone SIDE: that end of the connection no longer exists.
@@ -55,13 +64,17 @@ finish_client() {
 }
 
 # client_ended STATUS TEXT: the background client exited with STATUS and
-# printed TEXT (on stdout when STATUS is 0, on stderr otherwise), and nothing else.
+# printed TEXT (on stdout when STATUS is 0, on stderr otherwise), and nothing else:
+# after an error, not even an empty line on stdout (which $(...) would hide).
 # Which error a reset gives (ECONNRESET, EPIPE, ...) is the system's choice:
 # the texts here are Linux's. Elsewhere an error must still be an ERROR line.
 client_ended() {
     local want_status=$1 want=$2 out err
     out=$(cat "$T/client.out")
     err=$(cat "$T/client.err")
+    if [ "$want_status" -ne 0 ] && [ -s "$T/client.out" ]; then
+        out="$out [$(bytes "$T/client.out")]"
+    fi
     if [ "$(uname -s)" != Linux ] && [ "$want_status" -ne 0 ] && [[ $err == ERROR* ]]; then
         want=$err
     fi
@@ -192,11 +205,38 @@ same_bytes() {
     [[ $output == *"ERROR connecting: Connection refused"* ]]
 }
 
-@test "client reports a server that hangs up without replying" {
+# stdout and stderr apart, and stdout byte for byte: an empty reply must not
+# come out as an empty line, which bats' $output would not show.
+@test "client reports a server that hangs up without replying, and prints nothing on stdout" {
     start_peer_server read close
-    run with_deadline "$CLIENT" 127.0.0.1 "$PORT" <<<"hello?"
-    [ "$status" -ne 0 ]
-    [[ $output == *"ERROR, the server closed the connection without replying"* ]]
+    status=0
+    with_deadline "$CLIENT" 127.0.0.1 "$PORT" <<<"hello?" >"$T/stdout" 2>"$T/stderr" || status=$?
+    expect_same "exit status" 1 "$status"
+    expect_same "stderr" "ERROR, the server closed the connection without replying" "$(cat "$T/stderr")"
+    same_bytes "$T/stdout" ''
+}
+
+# A server that hangs up before it has read all of a long line sends its FIN,
+# then a reset, as its close() throws away the input it never read. A write
+# after both fails with EPIPE and raises SIGPIPE, whose default action kills
+# the client without a word (exit status 141 in a shell). The line must be
+# longer than the loopback can hold for a server that does not read (the
+# client's send buffer grows to tcp_wmem's maximum, 4 MB by default), or the
+# client would finish writing before the reset.
+@test "client reports a server that hangs up in the middle of a long line, and is not killed by SIGPIPE" {
+    start_peer_server shutdown close
+    huge_line 30000000 >"$T/huge"
+    status=0
+    with_deadline "$CLIENT" 127.0.0.1 "$PORT" <"$T/huge" >"$T/stdout" 2>"$T/stderr" || status=$?
+    [ "$status" -ne 141 ] || fail_because "expected the client to report the closed connection and exit 1, got exit status 141: killed by SIGPIPE"
+    expect_same "exit status" 1 "$status"
+    if [ "$(uname -s)" = Linux ]; then
+        expect_same "stderr" "ERROR writing to socket: Broken pipe" "$(cat "$T/stderr")"
+    else
+        [[ $(cat "$T/stderr") == "ERROR writing to socket: "* ]] ||
+            fail_because "expected 'ERROR writing to socket: ...' on stderr, got: $(excerpt_file "$T/stderr")"
+    fi
+    same_bytes "$T/stdout" ''
 }
 
 @test "client reports a server that resets the connection" {
@@ -252,8 +292,9 @@ same_bytes() {
 @test "client prints a reply that the server sent before closing, though its own shutdown then fails" {
     [ "$(uname -s)" = Linux ] ||
         skip "checked on Linux, which keeps received data readable after a reset; RFC 9293 lets other systems drop it"
-    start_peer_server send $'hi\n' close
+    start_peer_server ports send $'hi\n' close
     start_late_client
+    client_port
     wait_until side_is client "CLOSE-WAIT 3"    # the reply and the server's FIN are in
     touch "$T/go"
     finish_client
@@ -261,8 +302,9 @@ same_bytes() {
 }
 
 @test "client whose line comes after the server closed says the server closed without replying" {
-    start_peer_server close
+    start_peer_server ports close
     start_late_client
+    client_port
     wait_until side_is client "CLOSE-WAIT 0"    # the server's FIN is in, no reply
     touch "$T/go"
     finish_client
@@ -270,9 +312,10 @@ same_bytes() {
 }
 
 @test "client whose line came before the server closed reports the reset that closing unread input sends" {
-    start_peer_server waitfor "$T/close" close
+    start_peer_server ports waitfor "$T/close" close
     touch "$T/go"
     start_late_client
+    client_port
     wait_until side_is server "CLOSE-WAIT 6"    # "hello\n" and the client's FIN wait, unread
     touch "$T/close"
     finish_client
@@ -280,9 +323,10 @@ same_bytes() {
 }
 
 @test "client whose line comes after the server reset says so, when it writes" {
-    start_peer_server reset
+    start_peer_server ports reset
     local server=$BG_PID
     start_late_client
+    client_port
     wait_until exited "$server"                 # the reset is sent ...
     wait_until side_gone client                 # ... and has ended the client's end
     touch "$T/go"
@@ -291,9 +335,10 @@ same_bytes() {
 }
 
 @test "client whose line came before the server reset says so, when it reads" {
-    start_peer_server waitfor "$T/reset" reset
+    start_peer_server ports waitfor "$T/reset" reset
     touch "$T/go"
     start_late_client
+    client_port
     wait_until side_is server "CLOSE-WAIT 6"
     touch "$T/reset"
     finish_client
@@ -340,10 +385,11 @@ sys.stderr.write("drained\n")
 sys.exit(child.wait())
 PY
     huge_line 100000 | tr -d '\n' >"$T/big"
-    start_peer_server read send "$(cat "$T/big")" waitfor "$T/last" send $'end\n' close
+    start_peer_server ports read send "$(cat "$T/big")" waitfor "$T/last" send $'end\n' close
     PEER_SERVER_PID=$BG_PID
     start_bg nb python3 "$T/nbpipe.py" "$T/drain" sh -c 'echo hello | exec "$0" 127.0.0.1 "$1"' "$CLIENT" "$PORT"
     local nb=$BG_PID
+    client_port
     wait_until reply_taken_in                   # the client has read all 100 kB
     touch "$T/drain"
     wait_until grep -qx drained "$T/nb.err"     # the pipe is empty

@@ -265,14 +265,23 @@ check_escapes_unprintable() {
 }
 
 # A line far longer than the buffer: the server reads part of it, replies, and
-# must read (and throw away) the rest before closing, or the kernel resets the
-# connection and the client loses the reply.
+# must read (and throw away) the rest before closing. When a server closes
+# with input unread, the kernel sends a reset after the reply and the FIN, and
+# the client, still writing, fails with "Broken pipe". 30 MB is more than the
+# loopback holds for a server that has stopped reading (the client's send
+# buffer grows to tcp_wmem's maximum, 4 MB by default, and the server's
+# receive buffer grows only as the server reads): with a few MB, the client
+# would have sent it all before the reset, and such a server would pass.
 check_huge_line() {
     start_server "$1"
-    huge_line 3000000 >"$T/huge"
+    huge_line 30000000 >"$T/huge"
     run with_deadline "$CLIENT" 127.0.0.1 "$PORT" <"$T/huge"
-    [ "$status" -eq 0 ]
-    [ "$output" = "I got your message" ]
+    [ "$status" -eq 0 ] && [ "$output" = "I got your message" ] || {
+        echo "expected the client sending a 30 MB line to print 'I got your message' and exit 0," \
+             "got exit status $status and: $(excerpt "$output")" >&2
+        server_said
+        return 1
+    }
     wait_until grep -q '^Here is the message: xxx' "$T/server.out"
 }
 
@@ -409,6 +418,56 @@ check_child_lets_go_of_listener() {
     touch "$T/speak"                              # the old child still serves its client
     wait_until grep -qx "I got your message" "$T/silent.out"
 }
+
+# The backlog: while the server is busy elsewhere (here: stopped, so the
+# test need not race it), the kernel completes handshakes and holds the
+# connections for it, up to the backlog given to listen(). A burst of
+# BURST_CLIENTS clients must all be held. With a small backlog the kernel
+# drops the SYNs of the rest, and their connect() sends the SYN again only
+# after a second, then after two more, and so on: the burst is served seconds
+# late.
+BURST_CLIENTS=20
+check_backlog_holds_burst() {
+    local i limit somaxconn
+    somaxconn=$(cat /proc/sys/net/core/somaxconn 2>/dev/null || sysctl -n kern.ipc.somaxconn 2>/dev/null || echo unknown)
+    [ "$somaxconn" = unknown ] || [ "$somaxconn" -ge "$BURST_CLIENTS" ] ||
+        skip "this system holds at most $somaxconn connections per listening socket (somaxconn), fewer than the $BURST_CLIENTS this test sends"
+    start_server "$1"
+    # The kernel says at once how many it will hold: no need to wait for
+    # clients that would never be held.
+    limit=$(listen_limit)
+    [ "${limit:-0}" -ge "$BURST_CLIENTS" ] ||
+        fail_because "expected room for at least $BURST_CLIENTS connections in the listen queue (the backlog), the kernel says: $limit"
+    kill -STOP "$SERVER_PID"
+    wait_until is_stopped "$SERVER_PID"
+    for ((i = 1; i <= BURST_CLIENTS; i++)); do
+        start_bg "burst$i" "$PEER" 127.0.0.1 "$PORT" send "burst $i"$'\n' shutdown read
+    done
+    wait_until queue_is "$BURST_CLIENTS" || {
+        limit=$(queued_connections)
+        kill -CONT "$SERVER_PID"
+        fail_because "expected all $BURST_CLIENTS clients held in the listen queue while the server is stopped, got: $limit"
+    }
+    kill -CONT "$SERVER_PID"
+    for ((i = 1; i <= BURST_CLIENTS; i++)); do
+        wait_until grep -qx "I got your message" "$T/burst$i.out" ||
+            fail_because "expected client $i of the burst to be served once the server ran again, got: $(excerpt_file "$T/burst$i.out") $(excerpt_file "$T/burst$i.err")"
+    done
+}
+
+# listen_limit: how many connections the kernel holds for the listener on
+# $PORT (ss shows the backlog as a listener's Send-Q; netstat -L as maxqlen).
+listen_limit() {
+    if command -v ss >/dev/null; then
+        ss -Hltn "sport = :$PORT" | awk '{ print $3; exit }'
+    else
+        netstat -Lan -p tcp | awk -v end=".$PORT" \
+            'substr($2, length($2) - length(end) + 1) == end { split($1, q, "/"); print q[3]; exit }'
+    fi
+}
+
+# is_stopped PID: the process is stopped (SIGSTOP): ps shows state T.
+is_stopped() { ps -o stat= -p "$1" | grep -q '^T'; }
 
 # no_listener_on PORT: no socket listens on PORT.
 no_listener_on() {

@@ -23,6 +23,11 @@ step3-fork/server.c | s/^        close(newsockfd);\$/        (void) 0;/ | tests/
 step4-reap/server.c | /while (waitpid/{s/while/if/;n;s/continue;/(void) 0;/;} | tests/step4-reap.bats | zombies after bursts
 step2-loop/server.c | s/signal(SIGPIPE, SIG_IGN);/(void) 0;/ | tests/step2-loop.bats | SIGPIPE
 step1-single/server.c | s/setsockopt(sockfd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0/0/ | tests/step1-single.bats | restarted
+client/client.c | s/signal(SIGPIPE, SIG_IGN);/(void) 0;/ | tests/client.bats | not killed by SIGPIPE
+client/client.c | s/char last = '.n';/char last = 0;/ | tests/client.bats | without replying
+step2-loop/server.c | s/len = (size_t) (newline - buf) + 1;/len = (size_t) (newline - buf);/ | tests/framing.bats | step2 replies to an empty line
+step3-fork/server.c | /^        do\$/{N;N;d;} | tests/step3-fork.bats | longer than its buffer
+step4-reap/server.c | s/listen(sockfd, SOMAXCONN)/listen(sockfd, 1)/ | tests/step4-reap.bats | holds a burst
 "
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mutants.XXXXXX") || exit 1

@@ -15,6 +15,8 @@
  *   shutdown       half-close: tell the server we have nothing more to say
  *   close          close normally (the server sees end of file)
  *   reset          close with a reset (RST) instead of an orderly close
+ *   ports          print "ports LOCAL REMOTE": the connection's two port
+ *                  numbers, which name it among others on the same port
  * It prints "Listening on port N" when it listens, "connected" as soon as the
  * connection is made and "sent" after each send, and exits 1 with a message
  * when a call fails.
@@ -23,6 +25,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +99,28 @@ static int accept_one(const char *host)
     return fd;
 }
 
+/* port_of: the port number in a socket address of either family. */
+static unsigned port_of(const struct sockaddr_storage *addr)
+{
+    if (addr->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *) addr)->sin6_port);
+    return ntohs(((const struct sockaddr_in *) addr)->sin_port);
+}
+
+static void print_ports(int fd)
+{
+    struct sockaddr_storage local, remote;
+    socklen_t len = sizeof local;
+
+    if (getsockname(fd, (struct sockaddr *) &local, &len) < 0)
+        fail("peer: getsockname");
+    len = sizeof remote;
+    if (getpeername(fd, (struct sockaddr *) &remote, &len) < 0)
+        fail("peer: getpeername");
+    printf("ports %u %u\n", port_of(&local), port_of(&remote));
+    fflush(stdout);
+}
+
 static void wait_for_file(const char *path)
 {
     struct stat st;
@@ -152,6 +177,8 @@ int main(int argc, char *argv[])
         } else if (strcmp(argv[i], "shutdown") == 0) {
             if (shutdown(fd, SHUT_WR) < 0)
                 fail("peer: shutdown");
+        } else if (strcmp(argv[i], "ports") == 0) {
+            print_ports(fd);
         } else if (strcmp(argv[i], "close") == 0) {
             close(fd);
         } else if (strcmp(argv[i], "reset") == 0) {

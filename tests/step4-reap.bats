@@ -65,6 +65,10 @@ burst() {
     wait_until children_are "$SERVER_PID" 0
 }
 
+@test "step4's listen queue holds a burst of clients while the server is busy" {
+    check_backlog_holds_burst step4-reap
+}
+
 @test "step4's parent does not gain a descriptor per connection" {
     start_server step4-reap
     served "warm-up"
