@@ -34,14 +34,22 @@ client: client/client
 %: %.c
 	$(CC) $(WARN) $(WERROR) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
-# Run the bats test suite (builds first).
+# Run the bats test suite (builds first). The tour goes first, then the steps
+# in order and the client: they show a broken program soonest. The first
+# failure stops the run (every later test fails at once, naming it);
+# KEEP_GOING=1 runs every test.
+TESTS_FIRST := tests/demo.bats tests/step1-single.bats tests/step2-loop.bats \
+               tests/step3-fork.bats tests/step4-reap.bats tests/client.bats \
+               tests/framing.bats tests/misplaced-brace.bats
+TESTS := $(TESTS_FIRST) $(filter-out $(TESTS_FIRST),$(sort $(wildcard tests/*.bats)))
+KEEP_GOING ?=
 test: all $(TESTBIN)
 	@command -v $(BATS) >/dev/null 2>&1 || { \
 	  echo "make test needs bats-core, which is not installed."; \
 	  echo "  Debian/Ubuntu: sudo apt-get install bats"; \
 	  echo "  macOS:         brew install bats-core"; \
 	  exit 1; }
-	$(BATS) $(BATS_FLAGS) tests
+	STOP_AT_FIRST_FAILURE=$(if $(KEEP_GOING),,1) $(BATS) $(BATS_FLAGS) $(TESTS)
 
 # A narrated, unattended tour of the four steps, in under a minute. It needs
 # only the four servers and the client. DEMO_PAUSE=3 make demo: a slower tour.
