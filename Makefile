@@ -76,9 +76,12 @@ bench/loadgen: LDLIBS += -pthread
 stress: all bench/loadgen
 	bench/stress.sh
 
-# Small, realistic bugs put in on purpose: each must make its test fail.
+# Small, realistic bugs put in on purpose: each must make its test fail, and
+# make test fail within 90 s (MUTANTS="3 13" runs only those); then every
+# wrong solution in tests/wrong-solutions must fail its lesson's test.
 mutants: all
 	tests/mutants.sh
+	@$(EXENV) exercises/lib/prove.sh wrong-all
 
 # The suite under AddressSanitizer and UBSan, valgrind, cppcheck, clang-tidy.
 check: all $(TESTBIN)

@@ -26,7 +26,10 @@ need_setsid() {
 # SIGINT ignored, and a shell can never trap a signal ignored when it started.
 start_demo() {
     set -m
-    env TMPDIR="$T" DEADLINE="$QUICK" "$@" setsid -w "$ROOT/tests/sigdefault" "$ROOT/demo.sh" >"$T/demo.log" 2>&1 </dev/null 3>&- &
+    # ulimit -f: a server broken so that it prints an error in a loop must not
+    # fill the disk (it gets SIGXFSZ at 64 MB).
+    (ulimit -f 65536 && exec env TMPDIR="$T" DEADLINE="$QUICK" "$@" \
+        setsid -w "$ROOT/tests/sigdefault" "$ROOT/demo.sh") >"$T/demo.log" 2>&1 </dev/null 3>&- &
     WRAPPER=$!
     set +m
     BG_PIDS+=("$WRAPPER")

@@ -15,6 +15,9 @@ BIN="${BIN:-$ROOT}"
 case $BIN in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
 CLIENT="$BIN/client/client"
 PEER="$ROOT/tests/peer"
+# What start_bg starts may write at most this much to any file (a server
+# broken so that it prints an error in a loop would fill the disk).
+OUTPUT_LIMIT_KB="${OUTPUT_LIMIT_KB:-65536}"
 
 setup() {
     harness_setup
