@@ -34,14 +34,22 @@ client: client/client
 %: %.c
 	$(CC) $(WARN) $(WERROR) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
-# Run the bats test suite (builds first).
+# Run the bats test suite (builds first). The tour goes first, then the steps
+# in order and the client: they show a broken program soonest. The first
+# failure stops the run (every later test fails at once, naming it);
+# KEEP_GOING=1 runs every test.
+TESTS_FIRST := tests/demo.bats tests/step1-single.bats tests/step2-loop.bats \
+               tests/step3-fork.bats tests/step4-reap.bats tests/client.bats \
+               tests/framing.bats tests/misplaced-brace.bats
+TESTS := $(TESTS_FIRST) $(filter-out $(TESTS_FIRST),$(sort $(wildcard tests/*.bats)))
+KEEP_GOING ?=
 test: all $(TESTBIN)
 	@command -v $(BATS) >/dev/null 2>&1 || { \
 	  echo "make test needs bats-core, which is not installed."; \
 	  echo "  Debian/Ubuntu: sudo apt-get install bats"; \
 	  echo "  macOS:         brew install bats-core"; \
 	  exit 1; }
-	$(BATS) $(BATS_FLAGS) tests
+	STOP_AT_FIRST_FAILURE=$(if $(KEEP_GOING),,1) $(BATS) $(BATS_FLAGS) $(TESTS)
 
 # A narrated, unattended tour of the four steps, in under a minute. It needs
 # only the four servers and the client. DEMO_PAUSE=3 make demo: a slower tour.
@@ -68,9 +76,12 @@ bench/loadgen: LDLIBS += -pthread
 stress: all bench/loadgen
 	bench/stress.sh
 
-# Small, realistic bugs put in on purpose: each must make its test fail.
+# Small, realistic bugs put in on purpose: each must make its test fail, and
+# make test fail within 90 s (MUTANTS="3 13" runs only those); then every
+# wrong solution in tests/wrong-solutions must fail its lesson's test.
 mutants: all
 	tests/mutants.sh
+	@$(EXENV) exercises/lib/prove.sh wrong-all
 
 # The suite under AddressSanitizer and UBSan, valgrind, cppcheck, clang-tidy.
 check: all $(TESTBIN)

@@ -164,6 +164,13 @@ client() {
     start "$1" sh -c 'exec "$1" 127.0.0.1 "$2" <"$3"' sh "$CLIENT" "$PORT" "$WORK/$1.in"
 }
 
+# ask NAME TEXT: the client sends TEXT and gets its reply (in $WORK/NAME.out),
+# or fails after $DEADLINE seconds: a broken server must not hang the tour.
+ask() {
+    client "$1" "$2"
+    wait_until finished "$LAST"
+}
+
 # silent_client NAME: the real client, connected, but with nothing typed yet:
 # its standard input is a FIFO that the demo holds open on descriptor 7 and
 # writes the line into later (speak). The demo opens it for reading and
@@ -270,7 +277,7 @@ start_server step1-single
 show "./step1-single/server 0"
 indent "$WORK/server.out"
 show "echo 'hello, step 1' | ./client/client 127.0.0.1 $PORT"
-printf 'hello, step 1\n' | "$CLIENT" 127.0.0.1 "$PORT" >"$WORK/c1.out" 2>&1
+ask c1 'hello, step 1' || die "the client got no reply from step 1"
 indent "$WORK/c1.out"
 wait_until finished "$SERVER" || die "step 1 did not exit after its client"
 wait "$SERVER"
@@ -290,7 +297,7 @@ else
     sed -n '1s/^wire: /(segments not shown: /p' "$WORK/wire.out" | sed 's/$/)/'
 fi
 show "echo 'anyone there?' | ./client/client 127.0.0.1 $PORT"
-printf 'anyone there?\n' | "$CLIENT" 127.0.0.1 "$PORT" >"$WORK/c2.out" 2>&1
+ask c2 'anyone there?' || die "the second client of step 1 did not finish"
 indent "$WORK/c2.out"
 notice "Notice: a second client finds nobody listening. Step 2 loops around accept()."
 pause
@@ -341,7 +348,7 @@ wait_until finished "$SILENT" || die "A was never answered"
 say "Three more clients, one after another:"
 for i in 1 2 3; do
     show "echo 'client $i' | ./client/client 127.0.0.1 $PORT"
-    printf 'client %s\n' "$i" | "$CLIENT" 127.0.0.1 "$PORT" >"$WORK/c.out" 2>&1
+    ask c "client $i" || die "client $i got no reply from step 3"
     indent "$WORK/c.out"
 done
 wait_until children_are 5 Z || { children Z; die "expected 5 zombies, ps shows $CHILDREN"; }
@@ -366,7 +373,7 @@ say "three more clients come:"
 speak "hello from A"
 wait_until finished "$SILENT" || die "A was never answered"
 for i in 1 2 3; do
-    printf 'client %s\n' "$i" | "$CLIENT" 127.0.0.1 "$PORT" >/dev/null 2>&1
+    ask c "client $i" || die "client $i got no reply from step 4"
 done
 wait_until served_line "client 3" || die "client 3 was not served"
 wait_until children_are 0 || { children; die "children still there: $CHILDREN"; }

@@ -18,6 +18,7 @@ load helper
 load claims
 
 setup_file() {
+    harness_setup_file
     wire_start_all
     claims_start_all
 }

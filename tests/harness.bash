@@ -15,6 +15,12 @@
 #    then, for whatever is still there after a moment, SIGKILL.
 #  - Nothing waits without a deadline: wait_until and with_deadline give up
 #    after $DEADLINE seconds.
+#  - A process group is killed only while it is still ours: the kernel reuses
+#    process IDs, and a group that ended long ago may by now have the number
+#    of someone else's.
+#  - With STOP_AT_FIRST_FAILURE set (make test sets it), the first test that
+#    fails stops the run: every later test fails at once, saying which test
+#    failed first, instead of waiting out deadlines of its own.
 # Written for bash 3.2 and later (macOS still ships 3.2).
 
 # TIME_SCALE: a whole number that every deadline is multiplied by, so that a
@@ -41,6 +47,11 @@ scaled() { echo $(($1 * TIME_SCALE)); }
 # How long any one condition may take before the test fails. Generous, because
 # a loaded machine is slow; a passing test never waits this long.
 DEADLINE="${DEADLINE:-$(scaled 10)}"
+# QUICK: the deadline for a condition that a working program meets in
+# milliseconds (a server announcing its port, a free server answering one
+# line): DEADLINE=$QUICK wait_until ... A broken program fails such a test
+# in seconds, not in minutes, and a busy machine still gets its scale.
+QUICK="${QUICK:-$(scaled 2)}"
 NEVER=3
 
 # harness_setup: call first in setup(). Needs $BATS_TEST_TMPDIR.
@@ -49,15 +60,58 @@ harness_setup() {
     T="$BATS_TEST_TMPDIR"
     HARNESS_GROUPS="$T/.process-groups"
     : >"$HARNESS_GROUPS"
+    not_after_a_failure
 }
 
-# harness_teardown: call in teardown(). Kills every group we started.
+# harness_teardown: call in teardown(). Kills every group we started, and
+# notes the test as the run's first failure if it failed.
 harness_teardown() {
     stop_everything
+    note_first_failure
 }
+
+# harness_setup_file: with the run stopped, the whole file fails at once, as
+# one line. It is every file's setup_file unless the file has its own, which
+# then calls it first.
+harness_setup_file() { not_after_a_failure; }
+setup_file() { harness_setup_file; }
 
 # remember_group PGID: stop_everything will kill this process group.
 remember_group() { echo "$1" >>"$HARNESS_GROUPS"; }
+
+# ---------------------------------------------------------------- the first failure stops the run
+# A student who breaks a step on purpose should see the suite fail within a
+# minute, its first failure saying what is wrong; a hung server would
+# otherwise make every later test wait out its deadlines, one after another.
+# So with STOP_AT_FIRST_FAILURE set (make test sets it; KEEP_GOING=1 make test
+# does not), the first test that fails is written down for the whole run (in
+# bats' $BATS_RUN_TMPDIR), and every test after it fails at once saying so.
+
+first_failure_file() { echo "${BATS_RUN_TMPDIR:-/nonexistent}/first-failure"; }
+
+# note_first_failure: in teardown, if this test failed and none had before.
+# bats sets BATS_TEST_COMPLETED once the test's body has run to its end (a
+# skip counts as an end).
+note_first_failure() {
+    local file
+    [ -n "${STOP_AT_FIRST_FAILURE:-}" ] && [ -n "${BATS_RUN_TMPDIR:-}" ] || return 0
+    [ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
+    file=$(first_failure_file)
+    [ ! -e "$file" ] || return 0
+    printf "test %s in %s ('%s')\n" "${BATS_SUITE_TEST_NUMBER:-?}" \
+        "${BATS_TEST_FILENAME#"${PWD}/"}" "${BATS_TEST_DESCRIPTION:-?}" >"$file"
+}
+
+# not_after_a_failure: fails, with one line that names the first failure,
+# once a test of this run has failed.
+not_after_a_failure() {
+    local file
+    [ -n "${STOP_AT_FIRST_FAILURE:-}" ] || return 0
+    file=$(first_failure_file)
+    [ -s "$file" ] || return 0
+    fail_because "not run: the run stopped at its first failure, $(cat "$file"); fix that one first" \
+        "(KEEP_GOING=1 make test runs every test, and bats tests/FILE.bats one file)"
+}
 
 # group_alive PGID: some process of the group still exists (zombies included,
 # so kill -0 sees them; they are gone once their parent, or init, reaps them).
@@ -72,25 +126,31 @@ groups_gone() {
     return 0
 }
 
-# stop_everything: SIGTERM to every group started so far, up to 2 s for them
-# to go (TERM_GRACE_TENTHS=20), then SIGKILL, which nothing can ignore. Then
-# reap our direct children.
+# stop_everything: SIGTERM to every group started so far that is still ours,
+# up to 2 s for them to go (TERM_GRACE_TENTHS=20; a time, not a number of
+# looks, which take longer on a busy machine), then SIGKILL, which nothing
+# can ignore. Then reap our direct children.
 stop_everything() {
-    local groups=() g tries pid
+    local groups=() g tries end pid ours
     [ -f "${HARNESS_GROUPS:-}" ] || return 0
+    ours=$(our_groups)
     while read -r g; do
-        [ -n "$g" ] && groups+=("$g")
+        [ -n "$g" ] && still_ours "$g" "$ours" && groups+=("$g")
     done <"$HARNESS_GROUPS"
     # A test may have started its own group and put its leader in BG_PIDS.
     for pid in ${BG_PIDS[@]+"${BG_PIDS[@]}"}; do
-        groups+=("$pid")
+        still_ours "$pid" "$ours" && groups+=("$pid")
     done
-    [ ${#groups[@]} -gt 0 ] || return 0
+    [ ${#groups[@]} -gt 0 ] || {
+        reap_background
+        return 0
+    }
     for g in "${groups[@]}"; do
         kill -TERM -- "-$g" 2>/dev/null || true
     done
     tries=$((${TERM_GRACE_TENTHS:-20} * 5))
-    while ! only_zombies_left "${groups[@]}" && [ "$tries" -gt 0 ]; do
+    end=$((SECONDS + (${TERM_GRACE_TENTHS:-20} + 9) / 10))
+    while ! only_zombies_left "${groups[@]}" && [ "$tries" -gt 0 ] && [ "$SECONDS" -le "$end" ]; do
         sleep 0.02
         tries=$((tries - 1))
     done
@@ -98,21 +158,45 @@ stop_everything() {
         kill -KILL -- "-$g" 2>/dev/null || true
         kill -KILL "$g" 2>/dev/null || true
     done
+    reap_background
+    return 0
+}
+reap_background() {
+    local pid
     for pid in ${BG_PIDS[@]+"${BG_PIDS[@]}"}; do
         wait "$pid" 2>/dev/null || true
     done
-    return 0
+}
+
+# our_groups: "PGID PID" of every process in our session, one a line; empty
+# where ps cannot say (then every recorded group counts as ours).
+# Everything a test starts stays in the session it runs in: start_bg and
+# with_deadline make process groups, never sessions.
+our_groups() {
+    local sid
+    sid=$(ps -o sid= -p $$ 2>/dev/null | tr -d ' ')
+    [ -n "$sid" ] || return 0
+    ps -A -o pgid= -o pid= -o sid= | awk -v s="$sid" '$3 == s { print $1, $2 }'
+}
+
+# still_ours PGID OUR-GROUPS: the group (or the process PGID itself) still has
+# a process in our session. Linux reuses process IDs, after pid_max of them
+# (32768 by default, under a minute when many tests fork at once): a group
+# whose processes have all ended may by now have the number of a group that
+# another run started, and our kill must not reach that one. While any of our
+# processes is still in the group, the kernel keeps its number for it.
+still_ours() {
+    [ -n "$2" ] || return 0
+    printf '%s\n' "$2" | awk -v g="$1" '$1 == g || $2 == g { found = 1; exit } END { exit !found }'
 }
 
 # only_zombies_left PGID...: every process left in these groups has ended
 # (a zombie waits only for its parent to collect it).
+# One ps for all of them: under load, starting ps takes a good part of a
+# second.
 only_zombies_left() {
-    local g
-    for g in "$@"; do
-        ps -A -o pgid= -o stat= | awk -v g="$g" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit found }' ||
-            return 1
-    done
-    return 0
+    ps -A -o pgid= -o stat= | awk -v groups=" $* " \
+        'index(groups, " " $1 " ") && $2 !~ /^Z/ { found = 1 } END { exit found }'
 }
 
 # ---------------------------------------------------------------- waiting
@@ -168,7 +252,20 @@ with_deadline() {
     return "$rc"
 }
 
-is_zombie() { [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]; }
+# is_zombie PID: the process has ended and waits for its parent to collect it.
+# On Linux it reads /proc with the shell's own read: polling loops call it
+# every 20 ms, and under load each ps they started would take most of a
+# second.
+is_zombie() {
+    local stat
+    if [ -d /proc/self ]; then
+        read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+        stat=${stat##*) }
+        [ "${stat%% *}" = Z ]
+    else
+        [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]
+    fi
+}
 
 # start_bg NAME CMD...: starts CMD in the background, in a process group of its
 # own, with stdout in $T/NAME.out and stderr in $T/NAME.err. Sets BG_PID.

@@ -6,6 +6,14 @@
 
 load helper
 
+# helper.bash's teardown, kept under another name: this file's teardown first
+# kills whatever is left of the inner suites, then runs it.
+eval "helper_$(declare -f teardown)"
+teardown() {
+    stop_inner_suites
+    helper_teardown
+}
+
 # fake_tree MODE: a tree shaped like the repository's, in $T/MODE, whose four
 # servers are tests/stuck in MODE (copied there, so that every process it
 # starts can be found by its path) and whose client is the real one.
@@ -29,13 +37,45 @@ left_behind() {
 nothing_left_behind() { [ -z "$(left_behind "$1")" ]; }
 
 # hang_suite MODE: runs tests/harness/hang.bats against servers in MODE, with
-# a 1 s deadline per condition and 30 s for the whole file; its output goes
-# to $T/MODE.out and its exit status to $T/MODE.status.
+# a 1 s deadline per condition (QUICK too), and 30 s for the whole file
+# (scaled: how long the inner suite takes depends on the load; that each of
+# its tests fails on its own 1 s deadline does not). The inner suite runs in
+# a session of its own (setsid, where there is one), whose ID goes to
+# $T/MODE.sid: teardown kills every process of it, even if the suite had to
+# be killed before its own teardown ran. Its output goes to $T/MODE.out and
+# its exit status to $T/MODE.status. The inner suite keeps going after its
+# first failure: all five must fail.
 hang_suite() {
-    local status=0
-    DEADLINE=30 with_deadline env BIN="$T/$1" DEADLINE=1 TERM_GRACE_TENTHS=5 TMPDIR="$T/$1.tmp" \
-        bats --tap "$ROOT/tests/harness/hang.bats" >"$T/$1.out" 2>&1 || status=$?
+    local status=0 session=()
+    command -v setsid >/dev/null && session=(setsid -w bash -c 'echo $$ >"$0" && exec "$@"' "$T/$1.sid")
+    DEADLINE=$(scaled 30) with_deadline ${session[@]+"${session[@]}"} \
+        env BIN="$T/$1" DEADLINE=1 QUICK=1 TERM_GRACE_TENTHS=5 TMPDIR="$T/$1.tmp" STOP_AT_FIRST_FAILURE= \
+        bats --tap "$ROOT/tests/harness/hang.bats" >"$T/$1.out" 2>&1 4>&- || status=$?
     echo "$status" >"$T/$1.status"
+}
+
+# stop_inner_suites: SIGKILL to every process of the inner suites' sessions,
+# and to anything still running from their trees (where setsid is missing),
+# until none is left.
+stop_inner_suites() {
+    local mode
+    for mode in mute forker; do
+        kill_listed "$(inner_processes "$mode")"
+    done
+    DEADLINE=$(scaled 5) wait_until inner_suites_gone 2>/dev/null || true
+}
+inner_processes() {
+    local sid=
+    [ -s "$T/$1.sid" ] && sid=$(cat "$T/$1.sid")
+    ps -A -o pid= -o sid= -o stat= -o args= |
+        TREE="$T/$1" awk -v s="$sid" -v me=$$ '$3 !~ /^Z/ && $1 != me && ((s != "" && $2 == s) || index($0, ENVIRON["TREE"])) { print $1 }'
+}
+inner_suites_gone() { [ -z "$(inner_processes mute)$(inner_processes forker)" ]; }
+kill_listed() {
+    local pid
+    for pid in $1; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
 }
 
 # check_hang_suite MODE: every test of the inner suite failed on a deadline,
@@ -46,7 +86,7 @@ check_hang_suite() {
     status=$(cat "$T/$1.status")
     echo "== against stuck $1: exit status $status"
     echo "$out"
-    [ "$status" -ne 124 ] || fail_because "expected the inner suite ($1) to end within 30 s, it had to be killed"
+    [ "$status" -ne 124 ] || fail_because "expected the inner suite ($1) to end within $(scaled 30) s, it had to be killed"
     [ "$status" -ne 0 ] || fail_because "expected every test of the inner suite ($1) to fail, the suite passed"
     ! grep -q '^ok' <<<"$out" || fail_because "expected no test to pass ($1), got: $(grep '^ok' <<<"$out")"
     [ "$(grep -c '^not ok' <<<"$out")" -eq 5 ] ||
@@ -59,7 +99,7 @@ check_hang_suite() {
         [ "$reasons" -ge 1 ] || fail_because "expected test $test of the inner suite ($1) to fail on a deadline, got:" \
             "$(sed -n "/^not ok $test /,/^not ok /p" <<<"$out" | sed -n 2,5p)"
     done
-    DEADLINE=5 wait_until nothing_left_behind "$1" ||
+    DEADLINE=$(scaled 5) wait_until nothing_left_behind "$1" ||
         fail_because "expected nothing left running ($1), got: $(excerpt "$(left_behind "$1")")"
 }
 

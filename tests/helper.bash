@@ -15,6 +15,9 @@ BIN="${BIN:-$ROOT}"
 case $BIN in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
 CLIENT="$BIN/client/client"
 PEER="$ROOT/tests/peer"
+# What start_bg starts may write at most this much to any file (a server
+# broken so that it prints an error in a loop would fill the disk).
+OUTPUT_LIMIT_KB="${OUTPUT_LIMIT_KB:-65536}"
 
 setup() {
     harness_setup
@@ -38,7 +41,8 @@ start_server() {
     shift
     start_bg server "$@" "$(server_path "$step")" 0
     SERVER_PID=$BG_PID
-    wait_until server_announced || { server_said; return 1; }
+    # A working server announces its port within milliseconds.
+    DEADLINE=$QUICK wait_until server_announced || { server_said; return 1; }
     PORT=$(announced_port "$T/server.out")
 }
 
@@ -72,7 +76,8 @@ count_lines() { grep -cxF -- "$1" "$2" || true; }
 # ---------------------------------------------------------------- clients
 
 # ask TEXT: sends TEXT as one line with the real client; sets status and output.
-ask() { run with_deadline client_says "$1"; }
+# A working server that is free answers a line within milliseconds (QUICK).
+ask() { DEADLINE=$QUICK run with_deadline client_says "$1"; }
 client_says() { printf '%s\n' "$1" | "$CLIENT" 127.0.0.1 "$PORT"; }
 
 # served TEXT: TEXT got its reply and the server logged it. On failure it
