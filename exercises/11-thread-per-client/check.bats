@@ -28,8 +28,15 @@ threads_not_children() {
     return 1
 }
 
-# fds_are N: the server has N descriptors open.
-fds_are() { [ "$(count_fds "$SERVER_PID")" -eq "$1" ]; }
+# fds_back N: the server has N descriptors open again. It can no longer
+# ($NEVER) once the main thread is the only one left, asleep, with more:
+# every thread that could have closed one has ended.
+fds_back() {
+    [ "$(count_fds "$SERVER_PID")" -eq "$1" ] && return 0
+    due || return 1
+    threads_are 1 && asleep "$SERVER_PID" && [ "$(count_fds "$SERVER_PID")" -gt "$1" ] && return "$NEVER"
+    return 1
+}
 
 # map_count PID: how many memory mappings PID has (Linux: /proc/PID/maps).
 # A thread's stack is a mapping of its own with a guard page below it, two
@@ -250,18 +257,16 @@ logged_or_gone() {
 # bats test_tags=lesson
 @test "each connection is closed once served (the client sees end of file), and after 20 clients the server holds as many descriptors as at the start" {
     start_ex_server
-    local before i
+    local before
     before=$(count_fds "$SERVER_PID")
-    for ((i = 1; i <= 20; i++)); do
-        run peer send "client $i of 20"$'\n' shutdown read
-        if [ "$status" -ne 0 ] || [[ $output != *"I got your message" ]]; then
-            fail_because "expected client $i to get its reply and then end of file, got status $status" \
-                "and: $(excerpt "$output")$([ "$status" -eq 124 ] && echo ' (the server never closed the connection)')"
-            server_said
-            return 1
-        fi
-    done
-    wait_until fds_are "$before" 2>/dev/null ||
+    run with_deadline clients_in_a_row 20
+    if [ "$status" -ne 0 ]; then
+        fail_because "expected 20 clients in a row each to get its reply and then end of file, got:" \
+            "$(excerpt "$output")$([ "$status" -eq 124 ] && echo " (still waiting after ${DEADLINE}s)")"
+        server_said
+        return 1
+    fi
+    wait_until fds_back "$before" 2>/dev/null ||
         fail_because "expected $before open descriptors in the server once the 20 clients were served," \
             "as at the start, got $(count_fds "$SERVER_PID")"
 }
