@@ -70,7 +70,7 @@ rule() {
     for ((i = 1; i < $1; i++)); do line+="----------------|"; done
     say "$line"
 }
-progress() { echo "  ... $*" >&2; }
+progress() { echo "  ... [$((SECONDS - began)) s] $*" >&2; }
 # paragraph TEXT: TEXT said in lines of at most 88 characters.
 paragraph() { printf '%s\n' "$1" | fold -s -w 88 | sed 's/ *$//' | while IFS= read -r line; do say "$line"; done; }
 # times A B: A / B with one decimal ("-" unless both are positive numbers).
@@ -120,8 +120,6 @@ declare -A NAME=(
 )
 # The children a server keeps while idle: the pool's, made at start.
 declare -A KIDS=([pool]=$POOL_SIZE)
-# How many clients a server serves at once (the rest wait in the listen queue).
-declare -A AT_ONCE=([step2]=1 [pool]=$POOL_SIZE)
 
 # start NAME: starts server NAME and waits until it is idle and complete (the
 # pool's children all made). Sets SPID, SPORT and IDLE_THREADS.
@@ -483,17 +481,21 @@ say ""
 progress "$HOLD silent clients held against each design"
 held_servers=(step2 step4 minfork ${designs[@]+"${designs[@]}"})
 declare -A HELD
-# holds PID SERVING WAITING: PID's tree holds SERVING connections and the listen
-# queue the other WAITING.
-holds() { [ "$(sockets_held "$1")" -eq "$2" ] && [ "$(queued "$SPORT")" -eq "$3" ]; }
+# holding_all PID N: the server has taken all the N connections it will: each
+# is held by the server or waits in its listen queue, and every thread of the
+# server sleeps (a server that sleeps while connections wait in its queue
+# takes no more of them; one that still accepts is running). Seen twice in a
+# row, because the kernel queues a connection a moment before it wakes the
+# thread asleep in accept().
+holding_all() { holding_now "$@" && sleep 0.05 && holding_now "$@"; }
+holding_now() { tree_asleep "$1" && [ $(($(sockets_held "$1") + $(queued "$SPORT"))) -eq "$2" ]; }
 for s in "${held_servers[@]}"; do
     start "$s"
     read -r _ _ "HELD[$s.idle]" < <(tree_memory "$SPID")
-    serving=${AT_ONCE[$s]:-$HOLD}
-    [ "$serving" -le "$HOLD" ] || serving=$HOLD
     start_holding "$WORK/held.$s" "$HOLD"
-    wait_until 120 holds "$SPID" "$serving" $((HOLD - serving)) ||
-        echo "  warning: $s holds $(sockets_held "$SPID") connections and $(queued "$SPORT") wait in its queue, not $serving and $((HOLD - serving))" >&2
+    # Well within the 120 s for which loadgen -H waits to be released.
+    wait_until 90 holding_all "$SPID" "$HOLD" ||
+        echo "  warning: $s holds $(sockets_held "$SPID") connections and $(queued "$SPORT") wait in its queue, and it is still busy" >&2
     HELD[$s.serving]=$(sockets_held "$SPID")
     HELD[$s.queued]=$(queued "$SPORT")
     read -r "HELD[$s.procs]" "HELD[$s.threads]" "HELD[$s.pss]" < <(tree_memory "$SPID")
@@ -504,41 +506,45 @@ for s in "${held_servers[@]}"; do
 done
 say "## 4. $HOLD silent clients: what each design holds"
 say ""
-say "$HOLD clients connect at once and send nothing, against a freshly started server. When the"
-say "server holds all it will (every one of them, or as many as it serves at once: one for"
-say "step2, one per process for pool, the rest waiting in the listen queue, which the kernel"
-say "keeps for the server), the table gives how many it serves, how many wait in the listen"
-say "queue (ss), its processes and threads, and the PSS of its whole process tree, idle and"
-say "holding the clients (from /proc/PID/smaps_rollup of every process; PSS divides each"
-say "page among the processes sharing it, so the tree's sum is what it really costs). The"
-say "socket buffers are the kernel's memory, not mapped into the server, so PSS does not"
-say "count them (proc(5), /proc/pid/smaps)."
-say "Then all the clients send their line and read the reply (last column)."
+paragraph "$HOLD clients connect at once and send nothing, against a freshly started server. \
+When the server holds all it will (every one of them, or as many as it serves at once: one \
+for step2, one per process for pool, as many as a design sets as its limit; the rest wait \
+in the listen queue, which the kernel keeps for the server), the table gives how many it \
+serves, how many wait in the listen queue (ss), its processes and threads, the PSS of its \
+whole process tree, idle and holding the clients (from /proc/PID/smaps_rollup of every \
+process; PSS divides each page among the processes sharing it, so the tree's sum is what \
+it really costs), and what it grew by for each client it serves. The socket buffers are \
+the kernel's memory, not mapped into the server, so PSS does not count them (proc(5), \
+/proc/pid/smaps). Then all the clients send their line and read the reply (last column)."
 say ""
 W0=11
-row server "clients being served" "in the listen queue" processes threads "PSS kB idle" "PSS kB holding" "kB per client" "answered (errors)"
+row server "clients being served" "in the listen queue" processes threads "PSS kB idle" "PSS kB holding" "kB per client served" "answered (errors)"
 rule 9
 for s in "${held_servers[@]}"; do
-    HELD[$s.per]=$(awk -v a="${HELD[$s.pss]}" -v b="${HELD[$s.idle]}" -v n="$HOLD" 'BEGIN { printf "%.1f", (a - b) / n }')
+    # What each client served costs: the memory the tree grew by, per client it took.
+    HELD[$s.per]=$(awk -v a="${HELD[$s.pss]}" -v b="${HELD[$s.idle]}" -v n="${HELD[$s.serving]}" \
+        'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "-" }')
     row "$s" "${HELD[$s.serving]} of $HOLD" "${HELD[$s.queued]}" "${HELD[$s.procs]}" "${HELD[$s.threads]}" \
         "${HELD[$s.idle]}" "${HELD[$s.pss]}" "${HELD[$s.per]}" "${HELD[$s.answered]} (${HELD[$s.errors]})"
 done
 say ""
 # mb KB: kilobytes as megabytes, one decimal.
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-text="Holding $HOLD silent clients costs step4, a process each, $(mb "${HELD[step4.pss]}") MB of PSS,"
-text+=" ${HELD[step4.per]} kB a client (minfork ${HELD[minfork.per]} kB)."
-[ -n "${HELD[threads.pss]:-}" ] &&
-    text+=" threads serves them all in one process of ${HELD[threads.threads]} threads, in $(mb "${HELD[threads.pss]}") MB, ${HELD[threads.per]} kB a client: $(times "${HELD[step4.per]}" "${HELD[threads.per]}") times less than a process."
-[ -n "${HELD[poll.pss]:-}" ] &&
-    text+=" poll serves them all in one process and one thread, in $(mb "${HELD[poll.pss]}") MB, ${HELD[poll.per]} kB a client."
-text+=" step2 serves ${HELD[step2.serving]} of them, and the other ${HELD[step2.queued]} wait in the listen queue;"
-if [ -n "${HELD[pool.pss]:-}" ]; then
-    text+=" pool serves ${HELD[pool.serving]} (one per process) and ${HELD[pool.queued]} wait, in $(mb "${HELD[pool.pss]}") MB:"
-    text+=" a pool's memory is fixed by its size, and a silent client takes a whole process from it."
-else
-    text+=" that costs no memory, and serves none of them."
+text="Holding $HOLD silent clients:"
+for s in "${held_servers[@]}"; do
+    text+=" $s serves ${HELD[$s.serving]}"
+    [ "${HELD[$s.queued]}" -eq 0 ] || text+=" (${HELD[$s.queued]} wait in the listen queue)"
+    text+=" with ${HELD[$s.procs]} process$([ "${HELD[$s.procs]}" -eq 1 ] || echo es)"
+    [ "${HELD[$s.threads]}" -eq "${HELD[$s.procs]}" ] || text+=" of ${HELD[$s.threads]} threads"
+    text+=" in $(mb "${HELD[$s.pss]}") MB of PSS"
+    [ "${HELD[$s.per]}" = - ] || text+=", ${HELD[$s.per]} kB per client served"
+    text+=";"
+done
+text="${text%;}."
+if [ -n "${HELD[threads.per]:-}" ]; then
+    text+=" A client served by a process of its own (step4) costs $(times "${HELD[step4.per]}" "${HELD[threads.per]}") times the memory of one served by a thread of its own (threads)."
 fi
+text+=" A server that serves fewer clients than are connected leaves the others in the queue, and a silent client keeps its place for as long as it stays."
 answered=0
 for s in "${held_servers[@]}"; do [ "${HELD[$s.answered]}" = "$HOLD" ] && answered=$((answered + 1)); done
 text+=" When they all spoke, $answered of the ${#held_servers[@]} servers answered every one of them."

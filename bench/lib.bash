@@ -112,6 +112,14 @@ sockets_held() {
     find "${dirs[@]}" -lname 'socket:*' -printf '%l\n' 2>/dev/null | sort -u | awk 'END { print (NR > 0 ? NR - 1 : 0) }'
 }
 
+# tree_asleep PID: every thread of every process in PID's tree is asleep
+# (state S, waiting for something) or a zombie: none is running or ready to.
+tree_asleep() {
+    local pid files=()
+    for pid in $(tree_pids "$1"); do files+=("/proc/$pid/task/"*/stat); done
+    { cat "${files[@]}" 2>/dev/null || true; } | sed 's/^.*) //' | awk '$1 != "S" && $1 != "Z" { busy++ } END { exit busy > 0 }'
+}
+
 # queued PORT: the connections the kernel has completed on the listening
 # socket at PORT and nobody has accepted yet (the listen queue, from ss).
 queued() { ss -Hltn "sport = :$1" | awk '{ print $2; exit }'; }
