@@ -64,7 +64,7 @@ wire: $(PROGS) tests/peer
 # Numbers: connection rates, one silent client, memory per connection.
 # Writes build/bench/results.md; bench/results.md is the reference run, kept in git.
 bench: all $(BENCHBIN)
-	CC='$(CC)' CFLAGS='$(CFLAGS)' bench/bench.sh
+	CC='$(CC)' CFLAGS='$(CFLAGS)' WARN='$(WARN)' bench/bench.sh
 
 # Both take their listening socket from one header.
 bench/minfork bench/nullserver: bench/listener.h

@@ -3,27 +3,43 @@
 #
 #  1. fork costs:           connection rates of step2 (no fork), step3 and step4
 #                           (a fork per connection), at 1, 8 and 64 clients at once,
-#                           beside bench/minfork, which does step4's work without stdio;
+#                           beside bench/minfork, which does step4's work without stdio,
+#                           and beside the other designs, the reference solutions of
+#                           exercises 10-12: one process with poll, a thread per client,
+#                           a pool of processes forked at start (the CPU time of each
+#                           server's whole tree, threads and children included);
 #  2. iteration blocks:     one silent client stalls step2 and not step3 or step4;
 #  3. zombies pile up:      1000 connections held open against step3 and step4:
 #                           memory per child, then the zombies step3 leaves behind;
-#                           and 20,000 connections through step4: nothing grows.
+#  4. what a client costs:  1000 silent clients held against every design: how many
+#                           it serves at once, its processes, threads and memory (PSS);
+#  5. and 20,000 connections through step4: nothing grows.
 # The load generator's own ceiling is measured first, against bench/nullserver.
 #
-# Run:        make bench          (builds what it needs; about two minutes)
+# Run:        make bench          (builds what it needs; about three minutes on a
+#             quiet 2-core machine); QUICK=1 make bench: a smoke run in a fraction of that
 # Writes:     build/bench/results.md (the same tables). bench/results.md, in git, is
 #             the reference run that the tutorial quotes; make bench leaves it alone.
 # Settings:   ROUNDS=5 CONNS=4000 HOLD=1000 ENDURANCE=20000 RESULTS=build/bench/results.md
+#             POOL_SIZE=4 (the pool's processes) SOLUTIONS=exercises/solutions (where
+#             10-one-process-poll/server.c, 11-... and 12-... are); QUICK=1 makes
+#             the defaults ROUNDS=1 CONNS=500 HOLD=200 ENDURANCE=2000
 # Read more:  bench/README.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.bash
 
 RESULTS=${RESULTS:-build/bench/results.md}
+QUICK=${QUICK:-0}           # 1: a smoke run, too short for numbers worth comparing
+if [ "$QUICK" = 1 ]; then
+    ROUNDS=${ROUNDS:-1} CONNS=${CONNS:-500} HOLD=${HOLD:-200} ENDURANCE=${ENDURANCE:-2000}
+fi
 ROUNDS=${ROUNDS:-5}         # each rate is the median of this many runs
 CONNS=${CONNS:-4000}        # connections per run
 HOLD=${HOLD:-1000}          # connections held open at once
 ENDURANCE=${ENDURANCE:-20000}
+POOL_SIZE=${POOL_SIZE:-4}   # processes in the pre-forked pool
+SOLUTIONS=${SOLUTIONS:-exercises/solutions}
 LEVELS=(1 8 64)             # clients at once
 TARGET_RATIO=90             # step4 should reach this % of minfork's rate
 SILENT_RATE=${SILENT_RATE:-2000}   # connections a second offered in the silent-client runs
@@ -54,9 +70,39 @@ rule() {
     for ((i = 1; i < $1; i++)); do line+="----------------|"; done
     say "$line"
 }
-progress() { echo "  ... $*" >&2; }
+progress() { echo "  ... [$((SECONDS - began)) s] $*" >&2; }
+# paragraph TEXT: TEXT said in lines of at most 88 characters.
+paragraph() { printf '%s\n' "$1" | fold -s -w 88 | sed 's/ *$//' | while IFS= read -r line; do say "$line"; done; }
+# times A B: A / B with one decimal ("-" unless both are positive numbers).
+times() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f", a / b; else print "-" }'; }
 mkdir -p "$(dirname "$RESULTS")"
 progress "results go to $RESULTS"
+
+# make passes CC, CFLAGS and WARN (see the Makefile); run by hand, these are make's defaults.
+CC=${CC:-cc} CFLAGS=${CFLAGS--O2 -g} WARN=${WARN:--std=c99 -pedantic -Wall -Wextra}
+
+# The other designs: the reference solutions of exercises 10, 11 and 12, built
+# here as make would build them (only the thread server needs -pthread). A
+# design whose source is missing is left out, and the results say so.
+declare -A SOURCE=(
+    [poll]=10-one-process-poll/server.c [threads]=11-thread-per-client/server.c
+    [pool]=12-pre-forked-pool/server.c
+)
+designs=() left_out=()
+mkdir -p "$WORK/bin"
+for d in poll threads pool; do
+    src="$SOLUTIONS/${SOURCE[$d]}"
+    if [ ! -f "$src" ]; then
+        echo "  $d is left out of this run: its source, $src, is missing" >&2
+        left_out+=("$d ($src is missing)")
+        continue
+    fi
+    lib=""
+    [ "$d" = threads ] && lib=-pthread
+    # shellcheck disable=SC2086 # flags, split on purpose
+    $CC $WARN $CFLAGS -o "$WORK/bin/$d" "$src" $lib || fail "$src does not build"
+    designs+=("$d")
+done
 
 verdict() { if [ "$1" -eq 1 ]; then echo "reached"; else echo "NOT reached"; fi; }
 
@@ -69,7 +115,21 @@ declare -A NAME=(
     [step2]=step2-loop/server [step3]=step3-fork/server [step4]=step4-reap/server
     [step4+now]="env LD_BIND_NOW=1 step4-reap/server"
     [minfork+now]="env LD_BIND_NOW=1 bench/minfork"
+    [poll]="$WORK/bin/poll" [threads]="$WORK/bin/threads"
+    [pool]="env POOL_SIZE=$POOL_SIZE $WORK/bin/pool"
 )
+# The children a server keeps while idle: the pool's, made at start.
+declare -A KIDS=([pool]=$POOL_SIZE)
+
+# start NAME: starts server NAME and waits until it is idle and complete (the
+# pool's children all made). Sets SPID, SPORT and IDLE_THREADS.
+start() {
+    # shellcheck disable=SC2086 # a command line, split on purpose
+    start_server "$1" ${NAME[$1]}
+    wait_until 30 live_children_are "$SPID" "${KIDS[$1]:-0}" ||
+        echo "  warning: $1 has $(count_children "$SPID") children, not ${KIDS[$1]:-0}" >&2
+    IDLE_THREADS=$(threads_of "$SPID")
+}
 
 # median_run FILES...: the report whose rate is the median of FILES.
 median_run() {
@@ -85,13 +145,16 @@ sum_field() {
     echo "$total"
 }
 
-# settle PID: waits until none of the server's children is still running (step3's
-# stay as zombies; step4's disappear), then prints how many zombies are left.
+# settle PID [KIDS [THREADS]]: waits until the server is idle again: KIDS
+# children still running (0: step3's stay as zombies, step4's disappear; the
+# pool's stay), and THREADS threads in the server (1; a thread per client ends
+# with its client); then prints how many zombies are left.
 settle() {
-    wait_until 30 all_children_zombies "$1" || echo "  warning: children of $1 still running" >&2
+    wait_until 30 idle "$1" "${2:-0}" "${3:-1}" ||
+        echo "  warning: $1 is not idle: $(count_children "$1") children, $(threads_of "$1") threads" >&2
     count_children "$1" Z
 }
-all_children_zombies() { [ "$(count_children "$1")" -eq "$(count_children "$1" Z)" ]; }
+idle() { live_children_are "$1" "$2" && [ "$(threads_of "$1")" -eq "$3" ]; }
 
 # ---------------------------------------------------------------- the machine
 # The machine: CPU model, cores, and whether it is a virtual machine (lscpu,
@@ -103,13 +166,28 @@ cores=$(lscpu 2>/dev/null | awk -F: '
     $1 == "Thread(s) per core" { t = $2 } $1 == "Hypervisor vendor" { h = $2 }
     END { if (c && s) printf "%d cores, %d thread%s each", c * s, t, (t == 1 ? "" : "s")
           if (h) printf ", a %s virtual machine", h }')
-# make passes CC and CFLAGS (see the Makefile); run by hand, these are make's defaults.
-CC=${CC:-cc} CFLAGS=${CFLAGS--O2 -g}
+# A server that holds HOLD clients at once needs a descriptor for each (the
+# poll and thread servers in one process): raise the soft limit for everything
+# started from here, up to the hard limit, which only root may raise.
+nofile=$(ulimit -n) nofile_note=""
+if [ "$nofile" != unlimited ] && [ "$nofile" -lt $((HOLD + 64)) ]; then
+    old=$nofile
+    ulimit -n $((HOLD + 64)) 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+    nofile=$(ulimit -n)
+    nofile_note=", raised by bench.sh from $old"
+    [ "$nofile" = unlimited ] || [ "$nofile" -ge $((HOLD + 64)) ] ||
+        nofile_note+=": the hard limit, too few for $HOLD clients in one process"
+fi
 compiler=$($CC --version 2>/dev/null | head -n 1 || true)
 # The command that reproduces this run: make bench, with whatever was not the default.
 command=""
-defaults="ROUNDS=5 CONNS=4000 HOLD=1000 ENDURANCE=20000"
-for setting in "ROUNDS=$ROUNDS" "CONNS=$CONNS" "HOLD=$HOLD" "ENDURANCE=$ENDURANCE"; do
+defaults="ROUNDS=5 CONNS=4000 HOLD=1000 ENDURANCE=20000 POOL_SIZE=4 SOLUTIONS=exercises/solutions"
+if [ "$QUICK" = 1 ]; then
+    command="QUICK=1 "
+    defaults="ROUNDS=1 CONNS=500 HOLD=200 ENDURANCE=2000 POOL_SIZE=4 SOLUTIONS=exercises/solutions"
+fi
+for setting in "ROUNDS=$ROUNDS" "CONNS=$CONNS" "HOLD=$HOLD" "ENDURANCE=$ENDURANCE" \
+               "POOL_SIZE=$POOL_SIZE" "SOLUTIONS=$SOLUTIONS"; do
     case " $defaults " in
         *" $setting "*) ;;
         *) command+="$setting " ;;
@@ -133,25 +211,38 @@ say "- machine: ${cpu:-$(uname -m)}; $(nproc) CPUs${cores:+ ($cores)}"
 say "- system: $(uname -sr)"
 say "- compiler: ${compiler:-$CC}, with CFLAGS=$CFLAGS"
 say "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-say "- command: \`$command\` (ROUNDS=$ROUNDS CONNS=$CONNS HOLD=$HOLD ENDURANCE=$ENDURANCE)"
+say "- command: \`$command\` (ROUNDS=$ROUNDS CONNS=$CONNS HOLD=$HOLD ENDURANCE=$ENDURANCE POOL_SIZE=$POOL_SIZE)"
 say "- load average when the run began: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running slows the numbers)"
+say "- open files: the servers ran with a limit of $nofile descriptors (ulimit -n)$nofile_note"
+say "- designs: poll, threads and pool are the reference solutions of exercises 10, 11 and 12"
+say "  ($SOLUTIONS/10-one-process-poll, 11-thread-per-client, 12-pre-forked-pool); pool ran"
+say "  with POOL_SIZE=$POOL_SIZE, $POOL_SIZE processes forked when it starts"
+for d in ${left_out[@]+"${left_out[@]}"}; do
+    say "- left out of this run: $d"
+done
+if [ "$QUICK" = 1 ]; then
+    say "- QUICK=1: a smoke run, with too few connections for numbers worth comparing"
+fi
 say ""
 
 # ---------------------------------------------------------------- 1. rates
 progress "connection rates: $ROUNDS rounds of $CONNS connections per server and level"
-servers=(nullserver step2 step3 step4 minfork step4+now minfork+now)
+servers=(nullserver step2 step3 step4 minfork step4+now minfork+now ${designs[@]+"${designs[@]}"})
 for ((round = 1; round <= ROUNDS; round++)); do
     for c in "${LEVELS[@]}"; do
         # Rotate the order each round, so no server always runs first or last.
         for ((i = 0; i < ${#servers[@]}; i++)); do
             s=${servers[$(((i + round) % ${#servers[@]}))]}
-            # shellcheck disable=SC2086 # a command line, split on purpose
-            start_server "$s" ${NAME[$s]}
+            start "$s"
             out="$WORK/rate.$s.$c.$round"
-            read -r cpu0 faults0 < <(cpu_faults "$SPID")
+            # The whole tree's time: the pool's children, the threads.
+            # (step3's zombies are not counted: see below.)
+            tree=cpu_faults_tree
+            [ "$s" = step3 ] && tree=cpu_faults
+            read -r cpu0 faults0 < <($tree "$SPID")
             loadgen "$out" -n "$CONNS" -c "$c" -m "$s"
-            echo "zombies=$(settle "$SPID")" >>"$out"
-            read -r cpu1 faults1 < <(cpu_faults "$SPID")
+            echo "zombies=$(settle "$SPID" "${KIDS[$s]:-0}" "$IDLE_THREADS")" >>"$out"
+            read -r cpu1 faults1 < <($tree "$SPID")
             echo "cpu=$((cpu1 - cpu0)) faults=$((faults1 - faults0))" >>"$out"
             stop_server
         done
@@ -164,21 +255,25 @@ say "Connections per second, median of $ROUNDS runs of $CONNS connections, each 
 say "freshly started server; latency is one whole conversation (connect to end of reply) in"
 say "that median run. bench/nullserver forks nothing and prints nothing: its rate is the load"
 say "generator's ceiling, so every server below it is measured, not the load generator."
-say "CPU us/conn and faults/conn: the server's CPU time (parent and children, user and"
-say "system) and minor page faults per connection, over all runs; a fork's cost is mostly"
-say "the page faults that copy-on-write causes afterwards. step3 never collects its"
-say "children, so their share is not counted (-)."
+say "CPU us/conn and faults/conn: the server's CPU time (its whole process tree: parent,"
+say "threads and children, user and system) and minor page faults per connection, over"
+say "all runs; a fork's cost is mostly the page faults that copy-on-write causes afterwards."
+say "step3 never collects its children, so their share is not counted (-)."
+say "poll, threads and pool are the other designs (exercises 10-12): one process that"
+say "serves every connection from one poll() loop, a thread per connection, and a pool of"
+say "$POOL_SIZE processes forked at start, each taking connections from the shared listening socket."
 say ""
 W0=11
 row server "at once" "conn/s" "p50 ms" "p99 ms" "max ms" errors "CPU us/conn" "faults/conn" "zombies left"
 rule 10
-declare -A RATE CPU FAULTS
+declare -A RATE CPU FAULTS P99
 for s in "${servers[@]}"; do
     for c in "${LEVELS[@]}"; do
         runs=()
         for ((round = 1; round <= ROUNDS; round++)); do runs+=("$WORK/rate.$s.$c.$round"); done
         m=$(median_run "${runs[@]}")
         RATE[$s.$c]=$(field rate "$m")
+        P99[$s.$c]=$(field p99_ms "$m")
         # The server's CPU time and page faults, parent and children, over all
         # runs (clock ticks are coarse); step3 never reaps, so it has none.
         per_conn=$(cat "${runs[@]}" | awk -v hz="$(getconf CLK_TCK)" -v s="$s" '
@@ -203,6 +298,34 @@ headroom=$(awk -v a="${RATE[nullserver.$c]}" -v b="${RATE[minfork+now.$c]}" 'BEG
 say "The load generator is not what limits these numbers: against bench/nullserver it makes"
 say "${RATE[nullserver.$c]} connections a second at $c at once, ${headroom} times the fastest forking server."
 say ""
+if [ ${#designs[@]} -gt 0 ]; then
+    text="The other designs, at $c clients at once:"
+    for d in "${designs[@]}"; do
+        text+=" $d serves ${RATE[$d.$c]} connections a second with ${CPU[$d.$c]} µs of CPU each,"
+    done
+    text+=" where step4 serves ${RATE[step4.$c]} with ${CPU[step4.$c]} µs and step2 ${RATE[step2.$c]} with ${CPU[step2.$c]} µs."
+    if [ -n "${CPU[threads.$c]:-}" ]; then
+        thread_cost=$(( ${CPU[threads.$c]} - ${CPU[step2.$c]} ))
+        text+=" Beyond step2's work, a thread per connection costs $thread_cost µs of CPU and a process"
+        text+=" $(( ${CPU[step4.$c]} - ${CPU[step2.$c]} )) µs"
+        if [ "$thread_cost" -gt 0 ]; then
+            text+=", $(times $(( ${CPU[step4.$c]} - ${CPU[step2.$c]} )) "$thread_cost") times as much."
+        else
+            text+="; the thread's cost is lost in this run's noise."
+        fi
+    fi
+    [ -n "${CPU[pool.$c]:-}" ] &&
+        text+=" The pool forks nothing per connection: its $POOL_SIZE processes spend ${CPU[pool.$c]} µs on each."
+    [ -n "${RATE[poll.$c]:-}" ] &&
+        text+=" poll reaches $(awk -v a="${RATE[poll.$c]}" -v b="${RATE[nullserver.$c]}" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')% of the load generator's ceiling (nullserver, also one process with poll, which prints nothing)."
+    c=64
+    text+=" With $c clients at once, 99% of conversations ended within (p99)"
+    for d in step2 step4 "${designs[@]}"; do text+=" ${P99[$d.$c]} ms ($d),"; done
+    text="${text%,}."
+    paragraph "$text"
+    say ""
+    c=8
+fi
 
 say "### step4 against the same work without stdio"
 say ""
@@ -354,10 +477,83 @@ say "the process table until its parent exits: this machine has $(cat /proc/sys/
 say "process IDs, so step3 stops being able to fork after that many connections."
 say ""
 
-# ---------------------------------------------------------------- 4. endurance
+# ---------------------------------------------------------------- 4. every design holding clients
+progress "$HOLD silent clients held against each design"
+held_servers=(step2 step4 minfork ${designs[@]+"${designs[@]}"})
+declare -A HELD
+# holding_all PID N: the server has taken all the N connections it will: each
+# is held by the server or waits in its listen queue, and every thread of the
+# server sleeps (a server that sleeps while connections wait in its queue
+# takes no more of them; one that still accepts is running). Seen twice in a
+# row, because the kernel queues a connection a moment before it wakes the
+# thread asleep in accept().
+holding_all() { holding_now "$@" && sleep 0.05 && holding_now "$@"; }
+holding_now() { tree_asleep "$1" && [ $(($(sockets_held "$1") + $(queued "$SPORT"))) -eq "$2" ]; }
+for s in "${held_servers[@]}"; do
+    start "$s"
+    read -r _ _ "HELD[$s.idle]" < <(tree_memory "$SPID")
+    start_holding "$WORK/held.$s" "$HOLD"
+    # Well within the 120 s for which loadgen -H waits to be released.
+    wait_until 90 holding_all "$SPID" "$HOLD" ||
+        echo "  warning: $s holds $(sockets_held "$SPID") connections and $(queued "$SPORT") wait in its queue, and it is still busy" >&2
+    HELD[$s.serving]=$(sockets_held "$SPID")
+    HELD[$s.queued]=$(queued "$SPORT")
+    read -r "HELD[$s.procs]" "HELD[$s.threads]" "HELD[$s.pss]" < <(tree_memory "$SPID")
+    release_held "$WORK/held.$s"
+    HELD[$s.answered]=$(field ok "$WORK/held.$s")
+    HELD[$s.errors]=$(field errors "$WORK/held.$s")
+    stop_server
+done
+say "## 4. $HOLD silent clients: what each design holds"
+say ""
+paragraph "$HOLD clients connect at once and send nothing, against a freshly started server. \
+When the server holds all it will (every one of them, or as many as it serves at once: one \
+for step2, one per process for pool, as many as a design sets as its limit; the rest wait \
+in the listen queue, which the kernel keeps for the server), the table gives how many it \
+serves, how many wait in the listen queue (ss), its processes and threads, the PSS of its \
+whole process tree, idle and holding the clients (from /proc/PID/smaps_rollup of every \
+process; PSS divides each page among the processes sharing it, so the tree's sum is what \
+it really costs), and what it grew by for each client it serves. The socket buffers are \
+the kernel's memory, not mapped into the server, so PSS does not count them (proc(5), \
+/proc/pid/smaps). Then all the clients send their line and read the reply (last column)."
+say ""
+W0=11
+row server "clients being served" "in the listen queue" processes threads "PSS kB idle" "PSS kB holding" "kB per client served" "answered (errors)"
+rule 9
+for s in "${held_servers[@]}"; do
+    # What each client served costs: the memory the tree grew by, per client it took.
+    HELD[$s.per]=$(awk -v a="${HELD[$s.pss]}" -v b="${HELD[$s.idle]}" -v n="${HELD[$s.serving]}" \
+        'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "-" }')
+    row "$s" "${HELD[$s.serving]} of $HOLD" "${HELD[$s.queued]}" "${HELD[$s.procs]}" "${HELD[$s.threads]}" \
+        "${HELD[$s.idle]}" "${HELD[$s.pss]}" "${HELD[$s.per]}" "${HELD[$s.answered]} (${HELD[$s.errors]})"
+done
+say ""
+# mb KB: kilobytes as megabytes, one decimal.
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+text="Holding $HOLD silent clients:"
+for s in "${held_servers[@]}"; do
+    text+=" $s serves ${HELD[$s.serving]}"
+    [ "${HELD[$s.queued]}" -eq 0 ] || text+=" (${HELD[$s.queued]} wait in the listen queue)"
+    text+=" with ${HELD[$s.procs]} process$([ "${HELD[$s.procs]}" -eq 1 ] || echo es)"
+    [ "${HELD[$s.threads]}" -eq "${HELD[$s.procs]}" ] || text+=" of ${HELD[$s.threads]} threads"
+    text+=" in $(mb "${HELD[$s.pss]}") MB of PSS"
+    [ "${HELD[$s.per]}" = - ] || text+=", ${HELD[$s.per]} kB per client served"
+    text+=";"
+done
+text="${text%;}."
+if [ -n "${HELD[threads.per]:-}" ]; then
+    text+=" A client served by a process of its own (step4) costs $(times "${HELD[step4.per]}" "${HELD[threads.per]}") times the memory of one served by a thread of its own (threads)."
+fi
+text+=" A server that serves fewer clients than are connected leaves the others in the queue, and a silent client keeps its place for as long as it stays."
+answered=0
+for s in "${held_servers[@]}"; do [ "${HELD[$s.answered]}" = "$HOLD" ] && answered=$((answered + 1)); done
+text+=" When they all spoke, $answered of the ${#held_servers[@]} servers answered every one of them."
+paragraph "$text"
+say ""
+
+# ---------------------------------------------------------------- 5. endurance
 progress "$ENDURANCE connections through step4"
-# shellcheck disable=SC2086 # a command line, split on purpose
-start_server step4 ${NAME[step4]}
+start step4
 loadgen "$WORK/warmup" -n 1000 -c 8 -m warmup
 settle "$SPID" >/dev/null
 fds0=$(fd_count "$SPID") rss0=$(rss_kb "$SPID") pss0=$(pss_kb "$SPID")
@@ -368,7 +564,7 @@ fds1=$(fd_count "$SPID") rss1=$(rss_kb "$SPID") pss1=$(pss_kb "$SPID")
 children1=$(count_children "$SPID")
 served=$(field ok "$WORK/endurance")
 stop_server
-say "## 4. $ENDURANCE connections through step4"
+say "## 5. $ENDURANCE connections through step4"
 say ""
 W0=24
 row "" before after

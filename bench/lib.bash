@@ -64,6 +64,69 @@ stop_server() {
 zombies_anywhere() { ps -A -o stat= | grep -c '^Z' || true; }
 few_zombies() { [ "$(zombies_anywhere)" -lt 2000 ]; }
 
+# tree_pids PID: PID and every process descended from it (its children,
+# theirs, ...), zombies included, PID first.
+tree_pids() {
+    ps -A -o pid= -o ppid= | awk -v root="$1" '
+        { parent[NR] = $2; pid[NR] = $1 }
+        END { inside[root] = 1; print root
+              do { more = 0
+                   for (i = 1; i <= NR; i++)
+                       if (!(pid[i] in inside) && (parent[i] in inside)) { inside[pid[i]] = 1; print pid[i]; more = 1 }
+              } while (more) }'
+}
+
+# cpu_faults_tree PID: the same for PID's whole tree: every process in it
+# (each one's /proc/PID/stat counts all its threads, also those that have
+# ended) with the children each has reaped. A pre-forked pool's children
+# live as long as the server, so their parent never collects their time.
+# The parent is read first: a child reaped in between is missed, never
+# counted twice.
+cpu_faults_tree() {
+    local pid files=()
+    for pid in $(tree_pids "$1"); do files+=("/proc/$pid/stat"); done
+    { cat "${files[@]}" 2>/dev/null || true; } |
+        sed 's/^.*) //' | awk '{ cpu += $12 + $13 + $14 + $15; faults += $8 + $9 }
+                               END { print cpu + 0, faults + 0 }'
+}
+
+# tree_memory PID: "PROCESSES THREADS PSS_KB" of the live processes in PID's
+# tree (zombies have no memory and no threads left).
+tree_memory() {
+    local pid files=()
+    for pid in $(tree_pids "$1"); do
+        [ -r "/proc/$pid/smaps_rollup" ] && files+=("/proc/$pid/status" "/proc/$pid/smaps_rollup")
+    done
+    awk '/^State:/ { live = ($2 != "Z"); procs += live }
+         /^Threads:/ && live { threads += $2 }
+         /^Pss:/ && live { pss += $2 }
+         END { print procs + 0, threads + 0, pss + 0 }' "${files[@]}"
+}
+
+# sockets_held PID: the connections PID's tree holds open: the distinct
+# sockets among the descriptors of all its processes, less one, the
+# listening socket (a forked child's copy of a descriptor is the same socket).
+sockets_held() {
+    local pid dirs=()
+    for pid in $(tree_pids "$1"); do dirs+=("/proc/$pid/fd"); done
+    find "${dirs[@]}" -lname 'socket:*' -printf '%l\n' 2>/dev/null | sort -u | awk 'END { print (NR > 0 ? NR - 1 : 0) }'
+}
+
+# tree_asleep PID: every thread of every process in PID's tree is asleep
+# (state S, waiting for something) or a zombie: none is running or ready to.
+tree_asleep() {
+    local pid files=()
+    for pid in $(tree_pids "$1"); do files+=("/proc/$pid/task/"*/stat); done
+    { cat "${files[@]}" 2>/dev/null || true; } | sed 's/^.*) //' | awk '$1 != "S" && $1 != "Z" { busy++ } END { exit busy > 0 }'
+}
+
+# queued PORT: the connections the kernel has completed on the listening
+# socket at PORT and nobody has accepted yet (the listen queue, from ss).
+queued() { ss -Hltn "sport = :$1" | awk '{ print $2; exit }'; }
+
+# threads_of PID: how many threads the process PID runs.
+threads_of() { awk '/^Threads:/ { print $2 }' "/proc/$1/status"; }
+
 # cpu_faults PID: the CPU time (in clock ticks) and minor page faults of PID
 # and of all the children it has reaped, from /proc/PID/stat. Children that
 # are still zombies are not included: step3's are never counted.
