@@ -138,9 +138,11 @@ hold_client() {
 # listen queue and the server keeps N children. (To see that something does
 # not happen, we have to watch for a while: this is that while.)
 stays_waiting() {
-    local looks=$(($2 * 10)) kids
-    while [ "$looks" -gt 0 ]; do
-        looks=$((looks - 1))
+    local end kids looks=0
+    clock_ms
+    end=$((NOW_MS + $2 * 1000))
+    while [ "$NOW_MS" -lt "$end" ] || [ "$looks" -lt 2 ]; do
+        looks=$((looks + 1))
         kids=$(count_children "$SERVER_PID")
         if [ "$kids" -ne "$1" ] || ! queue_is 1; then
             fail_because "expected the next client to keep waiting in the listen queue with $1 children busy," \
@@ -148,6 +150,7 @@ stays_waiting() {
             return 1
         fi
         sleep 0.1
+        clock_ms
     done
 }
 
