@@ -11,7 +11,7 @@ BATS    ?= bats
 
 STEPS   := step1-single/server step2-loop/server step3-fork/server step4-reap/server
 PROGS   := $(STEPS) client/client
-TESTBIN := tests/peer tests/stuck tests/sigdefault tests/probe
+TESTBIN := tests/peer tests/stuck tests/sigdefault tests/probe tests/designs
 BENCHBIN := bench/loadgen bench/minfork bench/nullserver
 
 .PHONY: all step1 step2 step3 step4 client test demo wire bench stress check mutants clean
@@ -71,6 +71,9 @@ bench/minfork bench/nullserver: bench/listener.h
 
 # The load generator runs its connections in POSIX threads.
 bench/loadgen: LDLIBS += -pthread
+
+# The claims about a thread per client start threads.
+tests/designs: LDLIBS += -pthread
 
 # Tens of thousands of connections through step4, with assertions.
 stress: all bench/loadgen

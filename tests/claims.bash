@@ -5,6 +5,7 @@
 # settings; and the list of the claims marked in the text.
 
 PROBE="$ROOT/tests/probe"
+DESIGNS="$ROOT/tests/designs"
 WIRE="$ROOT/wire.sh"
 # The files whose claims are marked <!-- claim: NAME -->.
 CLAIM_FILES=("$ROOT/tutorial.md" "$ROOT/exercises/TEACHING.md" "$ROOT"/exercises/[0-9][0-9]-*/README.md)
@@ -752,6 +753,100 @@ claim_system_sigchld_ignored() {
 claim_sigchld_ignored_exec() {
     run with_deadline "$PROBE" exec-ignored
     expect_same "after exec" "after exec, SIGCHLD is ignored" "$output"
+}
+
+# ================================================================ other designs
+# tests/designs builds the part of each design that a claim is about.
+
+# tasks_of PID: the entries of /proc/PID/task, one per thread.
+tasks_of() { ls "/proc/$1/task" | wc -l | tr -d ' '; }
+
+# thread-is-task: each thread of a process is an entry of /proc/PID/task; ps shows one process, ps -L a line per thread
+claim_thread_is_task() {
+    [ -d /proc/self/task ] || skip "needs /proc/PID/task (Linux)"
+    start_bg designs "$DESIGNS" threads 5
+    local pid=$BG_PID
+    wait_until grep -qx '5 threads started' "$T/designs.out"
+    expect_same "entries in /proc/$pid/task" 6 "$(tasks_of "$pid")"
+    expect_same "processes of the program that ps lists" 1 "$(ps -A -o args= | grep -c "^$DESIGNS threads 5\$")"
+    expect_same "children of the program" 0 "$(count_children "$pid")"
+    expect_same "lines ps -L prints for it" 6 "$(ps -L -o lwp= -p "$pid" | wc -l | tr -d ' ')"
+}
+
+# thread-crash-ends-process: a thread that takes SIGSEGV ends the whole process, every other thread with it
+claim_thread_crash_ends_process() {
+    local rc=0
+    with_deadline "$DESIGNS" thread-crash >"$T/crash.out" 2>"$T/crash.err" || rc=$?
+    expect_same "the exit status (128 + SIGSEGV)" "$((128 + $(kill -l SEGV)))" "$rc"
+    expect_same "what the process printed" 'a thread takes SIGSEGV' "$(cat "$T/crash.out")"
+}
+
+# pool_children: the PIDs of the pool's children, from the lines "child PID".
+pool_children() { sed -n 's/^child \([0-9][0-9]*\)$/\1/p' "$T/pool.out"; }
+
+# all_in_call NAME PID...: every PID sleeps in a kernel function whose name
+# starts with NAME (wchan; the compiler may add a suffix such as .constprop.0).
+all_in_call() {
+    local name=$1 pid
+    shift
+    for pid in "$@"; do
+        case $(cat "/proc/$pid/wchan" 2>/dev/null) in "$name"*) ;; *) return 1 ;; esac
+    done
+}
+
+# switches PID: how often PID has gone to sleep (voluntary context switches):
+# a sleeper that is woken and sleeps again counts one more.
+switches() { awk '$1 == "voluntary_ctxt_switches:" { print $2 }' "/proc/$1/status"; }
+
+children_announced() { [ "$(grep -c '^child ' "$T/pool.out")" -eq "$1" ]; }
+
+# start_pool accept|poll N: tests/designs' pool of N children, every one of
+# them asleep in accept() (or poll()). Sets PORT and CHILDREN.
+start_pool() {
+    [ -r /proc/self/wchan ] || skip "needs /proc/PID/wchan (Linux) to see where each child sleeps"
+    start_bg pool "$DESIGNS" "pool-$1" "$2"
+    wait_until children_announced "$2"
+    PORT=$(announced_port "$T/pool.out")
+    CHILDREN=$(pool_children)
+    # shellcheck disable=SC2086 # one PID a word
+    case $1 in
+        accept) wait_until all_in_call inet_csk_accept $CHILDREN ;;
+        poll) wait_until all_in_call poll_schedule_timeout $CHILDREN ;;
+    esac
+}
+
+accepted_once() { [ "$(grep -c ' accepted$' "$T/pool.out")" -eq 1 ]; }
+
+# accept-wakes-one: a connection wakes one of the processes asleep in accept() on a shared listening socket; the others sleep on
+claim_accept_wakes_one() {
+    start_pool accept 4
+    local pid before=() after=() winner
+    for pid in $CHILDREN; do before+=("$pid $(switches "$pid")"); done
+    peer close >/dev/null
+    wait_until accepted_once
+    winner=$(sed -n 's/^\([0-9][0-9]*\) accepted$/\1/p' "$T/pool.out")
+    # The winner goes back to accept(); then every child sleeps again.
+    # shellcheck disable=SC2086 # one PID a word
+    wait_until all_in_call inet_csk_accept $CHILDREN
+    for pid in $CHILDREN; do after+=("$pid $(switches "$pid")"); done
+    # Only the winner has slept again; had the others been woken, each
+    # would have gone back to sleep too, and counted one more.
+    expect_same "the children that slept again (the one that accepted)" "$winner" \
+        "$(paste -d' ' <(printf '%s\n' "${before[@]}") <(printf '%s\n' "${after[@]}" | cut -d' ' -f2) |
+           awk '$2 != $3 { print $1 }' | tr '\n' ' ' | sed 's/ $//')"
+    expect_same "connections accepted" 1 "$(grep -c ' accepted$' "$T/pool.out")"
+}
+
+woke_all() { [ "$(grep -c ' woke$' "$T/pool.out")" -eq "$1" ]; }
+
+# poll-wakes-all: one connection wakes every process asleep in poll() on the listening socket
+claim_poll_wakes_all() {
+    start_pool poll 4
+    # Once woken, each child says so and ends, without accepting: had one
+    # of them slept on, its line would never come.
+    start_peer one waitfor "$T/never"
+    wait_until woke_all 4
+    expect_same "children woken by one connection" 4 "$(grep -c ' woke$' "$T/pool.out")"
 }
 
 # ================================================================ the shell

@@ -333,6 +333,24 @@ teardown_file() {
     claim_result sigchld-ignored-exec
 }
 
+# ================================================================ other designs
+
+@test "claim thread-is-task: each thread of a process is an entry of /proc/PID/task; ps shows one process, ps -L a line per thread" {
+    claim_result thread-is-task
+}
+
+@test "claim thread-crash-ends-process: a thread that takes SIGSEGV ends the whole process, every other thread with it" {
+    claim_result thread-crash-ends-process
+}
+
+@test "claim accept-wakes-one: a connection wakes one of the processes asleep in accept() on a shared listening socket; the others sleep on" {
+    claim_result accept-wakes-one
+}
+
+@test "claim poll-wakes-all: one connection wakes every process asleep in poll() on the listening socket" {
+    claim_result poll-wakes-all
+}
+
 # ================================================================ the shell
 
 @test "claim dash-printf-hex: POSIX printf knows octal escapes only; dash prints \\xc3 as it stands" {

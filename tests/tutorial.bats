@@ -179,16 +179,17 @@ check_commands() {
     [ "${#targets[@]}" -gt 0 ] && [ "${#programs[@]}" -gt 0 ]
 }
 
-# chart_bars TUTORIAL: one line "SERVER CLIENTS VALUE" for each bar of the
-# one xychart in TUTORIAL, whose labels read "SERVER, N at once: VALUE"; it
-# fails when the y-axis does not run from 0 past the longest bar, or shows
-# numbers: mermaid then draws the axis's 0 about 20 px to the right of where
-# the bars start (it pads an axis with labels by half a label's width,
-# baseAxis.ts in mermaid's xychart), and every bar looks too long.
+# chart_bars TUTORIAL: one line "CHART SERVER CLIENTS VALUE" for each bar of
+# every xychart in TUTORIAL (CHART counts them from 1), whose labels read
+# "SERVER, N at once: VALUE"; it fails when a chart's y-axis does not run
+# from 0 past its longest bar, or shows numbers: mermaid then draws the
+# axis's 0 about 20 px to the right of where the bars start (it pads an axis
+# with labels by half a label's width, baseAxis.ts in mermaid's xychart), and
+# every bar looks too long.
 chart_bars() {
     awk '
-        /^```mermaid$/ { inside = 1; chart = 0; yaxis = 0; front = 0; next }
-        inside && /^```$/ { inside = 0; next }
+        /^```mermaid$/ { inside = 1; chart = 0; yaxis = 0; front = 0; nolabels = 0; labels = bars = axis = ""; next }
+        inside && /^```$/ { inside = 0; if (chart) check(); next }
         inside && /^---$/ { front = !front; next }
         inside && front && /^    yAxis:/ { yaxis = 1; next }
         inside && front && yaxis && /^      showLabel: false$/ { nolabels = 1 }
@@ -197,34 +198,33 @@ chart_bars() {
         inside && chart && /^[[:space:]]*x-axis[[:space:]]*\[/ { labels = $0 }
         inside && chart && /^[[:space:]]*bar[[:space:]]*\[/ { bars = $0 }
         inside && chart && /^[[:space:]]*y-axis/ { axis = $0 }
-        END {
-            if (charts != 1) { print "expected one xychart in the tutorial, found " charts + 0 > "/dev/stderr"; exit 1 }
+        function fail(msg) { print "chart " charts ": " msg > "/dev/stderr"; bad = 1; exit 1 }
+        function check(   top, nl, nb, l, b, i, part) {
             # The axis must start at 0 and reach past the longest bar, or the
             # bars lie about their sizes.
-            if (!match(axis, /[[:space:]]0[[:space:]]*-->[[:space:]]*[0-9]+[[:space:]]*$/)) {
-                print "the chart'"'"'s y-axis must give a range from 0: y-axis \"...\" 0 --> MAX" > "/dev/stderr"; exit 1
-            }
-            if (!nolabels) {
-                print "the chart must hide the numbers of its value axis (config: xyChart: yAxis: showLabel: false)," > "/dev/stderr"
-                print "or mermaid draws every bar about 20 px too long; give each value in its label instead" > "/dev/stderr"; exit 1
-            }
+            if (!match(axis, /[[:space:]]0[[:space:]]*-->[[:space:]]*[0-9]+[[:space:]]*$/))
+                fail("the y-axis must give a range from 0: y-axis \"...\" 0 --> MAX")
+            if (!nolabels)
+                fail("the chart must hide the numbers of its value axis (config: xyChart: yAxis: showLabel: false), or mermaid draws every bar about 20 px too long; give each value in its label instead")
             top = axis; sub(/^.*-->[[:space:]]*/, "", top); top += 0
             sub(/^[^[]*\[/, "", labels); sub(/\][^]]*$/, "", labels)
             sub(/^[^[]*\[/, "", bars); sub(/\][^]]*$/, "", bars)
             nl = split(labels, l, /"[[:space:]]*,[[:space:]]*"/)
             nb = split(bars, b, /[[:space:]]*,[[:space:]]*/)
-            if (nl != nb) { print "the chart has " nl " labels and " nb " bars" > "/dev/stderr"; exit 1 }
+            if (nl != nb) fail("the chart has " nl " labels and " nb " bars")
             for (i = 1; i <= nl; i++) {
                 gsub(/"/, "", l[i]); gsub(/[[:space:]]/, "", b[i])
-                if (l[i] !~ /^[^, ]+, [0-9]+ at once: [0-9]+$/) {
-                    print "a chart label is not of the form \"SERVER, N at once: VALUE\": " l[i] > "/dev/stderr"; exit 1
-                }
+                if (l[i] !~ /^[^, ]+, [0-9]+ at once: [0-9]+$/)
+                    fail("a label is not of the form \"SERVER, N at once: VALUE\": " l[i])
                 split(l[i], part, /, | at once: /)
-                if (part[3] != b[i]) { print "the label " l[i] " gives another value than its bar (" b[i] ")" > "/dev/stderr"; exit 1 }
-                if (b[i] + 0 > top) { print "the bar for " l[i] " (" b[i] ") is longer than the y-axis (" top ")" > "/dev/stderr"; exit 1 }
-                print part[1], part[2], b[i]
+                if (part[3] != b[i]) fail("the label " l[i] " gives another value than its bar (" b[i] ")")
+                if (b[i] + 0 > top) fail("the bar for " l[i] " (" b[i] ") is longer than the y-axis (" top ")")
+                print charts, part[1], part[2], b[i]
             }
-        }' "$1"
+        }
+        END { if (bad) exit 1
+              if (charts < 1) { print "expected an xychart in the tutorial, found none" > "/dev/stderr"; exit 1 } }
+    ' "$1"
 }
 
 # results_rates RESULTS: one line "SERVER CLIENTS CONN/S" for each row of the
@@ -232,37 +232,173 @@ chart_bars() {
 results_rates() {
     awk -F'|' '
         function trim(x) { gsub(/^[[:space:]]+|[[:space:]]+$/, "", x); return x }
-        NF > 4 { name = trim($2); n = trim($3); rate = trim($4)
-                 if (name ~ /^[a-z][a-z0-9+]*$/ && n ~ /^[0-9]+$/ && rate ~ /^[0-9]+$/) print name, n, rate }
+        !/^\|/ { header = 0; next }
+        /^\|[-| ]+\|$/ { next }
+        !header { header = 1; once = rate = 0
+                  for (i = 2; i < NF; i++) { h = trim($i); if (h == "at once") once = i; if (h == "conn/s") rate = i }
+                  next }
+        once && rate && trim($2) ~ /^[a-z][a-z0-9+]*$/ && trim($once) ~ /^[0-9]+$/ && trim($rate) ~ /^[0-9]+$/ {
+            print trim($2), trim($once), trim($rate) }
     ' "$1"
 }
 
-# check_chart TUTORIAL RESULTS: every bar of the chart is the rate RESULTS gives
-# for that server and number of clients at once, and the chart shows step2,
-# step3, step4 and at least one yardstick at every number of clients at once
-# that RESULTS has for step2.
+# check_chart TUTORIAL RESULTS: every bar of every chart is the rate RESULTS
+# gives for that server and number of clients at once; each chart shows each
+# of its servers at every number of clients at once that RESULTS has for
+# step2; the first shows step2, step3, step4 and at least one yardstick; and
+# together they show every server of RESULTS' rate table but nullserver (the
+# load generator's ceiling) and the variants named with a "+".
 check_chart() {
-    local bars rates server n value want checked=0 others
+    local bars rates chart server n value want checked=0 others missing
     bars=$(chart_bars "$1") || return 1
     rates=$(results_rates "$2")
     [ -n "$rates" ] || { echo "no connection rates found in $2" >&2; return 1; }
-    while read -r server n value; do
+    while read -r chart server n value; do
         want=$(printf '%s\n' "$rates" | awk -v s="$server" -v n="$n" '$1 == s && $2 == n { print $3 }')
         [ -n "$want" ] ||
-            { echo "the chart has a bar for '$server, $n at once', and $2 has no such row" >&2; return 1; }
+            { echo "chart $chart has a bar for '$server, $n at once', and $2 has no such row" >&2; return 1; }
         [ "$value" = "$want" ] ||
-            { echo "the chart says $server, $n at once: $value connections/s; $2 says $want" >&2; return 1; }
+            { echo "chart $chart says $server, $n at once: $value connections/s; $2 says $want" >&2; return 1; }
         checked=$((checked + 1))
     done <<<"$bars"
-    for n in $(printf '%s\n' "$rates" | awk '$1 == "step2" { print $2 }'); do
-        for server in step2 step3 step4; do
-            printf '%s\n' "$bars" | awk -v s="$server" -v n="$n" '$1 == s && $2 == n { f = 1 } END { exit !f }' ||
-                { echo "the chart has no bar for '$server, $n at once'" >&2; return 1; }
+    for chart in $(printf '%s\n' "$bars" | awk '{ print $1 }' | sort -u); do
+        for server in $(printf '%s\n' "$bars" | awk -v c="$chart" '$1 == c { print $2 }' | sort -u); do
+            for n in $(printf '%s\n' "$rates" | awk '$1 == "step2" { print $2 }'); do
+                printf '%s\n' "$bars" | awk -v c="$chart" -v s="$server" -v n="$n" '$1 == c && $2 == s && $3 == n { f = 1 } END { exit !f }' ||
+                    { echo "chart $chart has no bar for '$server, $n at once'" >&2; return 1; }
+            done
         done
     done
-    others=$(printf '%s\n' "$bars" | awk '$1 !~ /^step[234]$/' | wc -l)
-    [ "$others" -gt 0 ] || { echo "the chart shows no yardstick beside step2, step3 and step4" >&2; return 1; }
-    echo "$checked bars checked"
+    for server in step2 step3 step4; do
+        printf '%s\n' "$bars" | awk -v s="$server" '$1 == 1 && $2 == s { f = 1 } END { exit !f }' ||
+            { echo "chart 1 has no bar for '$server'" >&2; return 1; }
+    done
+    others=$(printf '%s\n' "$bars" | awk '$1 == 1 && $2 !~ /^step[234]$/' | wc -l)
+    [ "$others" -gt 0 ] || { echo "chart 1 shows no yardstick beside step2, step3 and step4" >&2; return 1; }
+    for server in $(printf '%s\n' "$rates" | awk '$1 != "nullserver" && $1 !~ /\+/ { print $1 }' | sort -u); do
+        printf '%s\n' "$bars" | awk -v s="$server" '$2 == s { f = 1 } END { exit !f }' ||
+            { echo "$2 has rates for '$server', and no chart shows them" >&2; return 1; }
+    done
+    echo "$checked bars checked in $(printf '%s\n' "$bars" | awk '{ print $1 }' | sort -u | wc -l | tr -d ' ') charts"
+    [ "$checked" -gt 0 ]
+}
+
+# check_tables TUTORIAL RESULTS: every table of TUTORIAL that follows the line
+# "<!-- numbers from bench/results.md -->" quotes RESULTS: its header names
+# columns of one table of RESULTS, and each of its rows gives, in every
+# column, what that table's row with the same key gives (the key: the first
+# column, and the column "at once" where there is one). Digits are compared
+# without the commas that tutorial.md puts in large numbers. Prints one line
+# per cell checked; fails on the first cell that differs, saying what to copy.
+check_tables() {
+    awk -F'|' '
+        function trim(x) { gsub(/^[[:space:]]+|[[:space:]]+$/, "", x); return x }
+        function norm(x) { x = trim(x); gsub(/,/, "", x); return x }
+        # A table row: its cells, trimmed, in cell[1..n]; returns n.
+        function cells(line, cell,   n, i, parts) {
+            n = split(line, parts, "|")
+            for (i = 2; i < n; i++) cell[i - 1] = trim(parts[i])
+            return n - 2
+        }
+        FNR == 1 { file++ }
+        # RESULTS: every table, its header and rows.
+        file == 1 && /^\|/ {
+            if (!intable) { t++; intable = 1; nh[t] = cells($0, h); for (i = 1; i <= nh[t]; i++) head[t, i] = h[i]; nr[t] = 0; next }
+            if ($0 ~ /^\|[-| ]+\|$/) next
+            r = ++nr[t]; nc = cells($0, c); for (i = 1; i <= nc; i++) val[t, r, i] = c[i]
+            next
+        }
+        file == 1 { intable = 0; next }
+        # TUTORIAL: the marked tables.
+        file == 2 && /^<!-- numbers from bench\/results\.md -->$/ { marked = 1; next }
+        file == 2 && marked && /^\|/ {
+            if (!qhead) { qn = cells($0, qh); qhead = 1; tables++; found = find_table(); next }
+            if ($0 ~ /^\|[-| ]+\|$/) next
+            check_row()
+            next
+        }
+        file == 2 && marked && qhead && !/^\|/ { marked = 0; qhead = 0 }
+        # find_table: the table of RESULTS that has every column of the quoted one.
+        function find_table(   k, i, j, ok, hit) {
+            for (k = 1; k <= t; k++) {
+                ok = 1
+                for (i = 1; i <= qn && ok; i++) {
+                    hit = 0
+                    for (j = 1; j <= nh[k]; j++) if (head[k, j] == qh[i] || (i == 1 && j == 1)) { col[i] = j; hit = 1; break }
+                    if (!hit) ok = 0
+                }
+                if (ok) return k
+            }
+            print "tutorial.md quotes a table with the columns \"" join(qh, qn) "\", and bench/results.md has no table with all of them" > "/dev/stderr"
+            bad = 1; exit 1
+        }
+        function join(a, n,   s, i) { s = a[1]; for (i = 2; i <= n; i++) s = s " | " a[i]; return s }
+        function check_row(   nc, q, r, i, ok, key, kcols) {
+            nc = cells($0, q)
+            key = q[1]; kcols = 1
+            for (i = 2; i <= qn; i++) if (qh[i] == "at once") { key = key ", " q[i] " at once" }
+            for (r = 1; r <= nr[found]; r++) {
+                ok = (norm(val[found, r, 1]) == norm(q[1]))
+                for (i = 2; i <= qn && ok; i++) if (qh[i] == "at once" && norm(val[found, r, col[i]]) != norm(q[i])) ok = 0
+                if (ok) break
+            }
+            if (!ok) { print "tutorial.md quotes a row \"" key "\", and bench/results.md has none" > "/dev/stderr"; bad = 1; exit 1 }
+            for (i = 2; i <= qn; i++) {
+                if (norm(q[i]) != norm(val[found, r, col[i]])) {
+                    print "tutorial.md says " qh[i] " of " key ": " q[i] "; bench/results.md says " val[found, r, col[i]] > "/dev/stderr"
+                    bad = 1; exit 1
+                }
+                checked++
+            }
+        }
+        END { if (bad) exit 1
+              if (!tables) { print "tutorial.md has no table marked <!-- numbers from bench/results.md -->" > "/dev/stderr"; exit 1 }
+              print checked " cells of " tables " tables checked" }
+    ' "$2" "$1"
+}
+
+# results_cell RESULTS COLUMN SERVER [N]: the cell in COLUMN of the row of
+# SERVER (with N clients at once, in a table that has a column "at once") of
+# the first table of RESULTS that has both; digits only, without commas.
+results_cell() {
+    awk -F'|' -v column="$2" -v server="$3" -v n="${4:-}" '
+        function trim(x) { gsub(/^[[:space:]]+|[[:space:]]+$/, "", x); return x }
+        !/^\|/ { header = 0; col = once = 0; next }
+        /^\|[-| ]+\|$/ { next }
+        !header { header = 1; col = once = 0
+                  for (i = 2; i < NF; i++) { h = trim($i); if (h == column) col = i; if (h == "at once") once = i }
+                  next }
+        col && trim($2) == server && (n == "" ? !once : once && trim($once) == n) {
+            v = trim($col); gsub(/,/, "", v); print v; exit }
+    ' "$1"
+}
+
+# bench_markers TUTORIAL: what each "<!-- bench: ... -->" marker says (not
+# the one in backquotes, in the conventions at the top).
+bench_markers() {
+    grep -o '.<!-- bench: [^<]* -->' "$1" | grep -v '^`' | sed 's/^.<!-- bench: //; s/ -->$//'
+}
+
+# check_orders TUTORIAL RESULTS: every comparison that TUTORIAL makes in a
+# marker "<!-- bench: COLUMN: SERVER [N] > SERVER [N] -->" (after the
+# sentence that says it in words) holds in RESULTS. A new reference run that
+# turns one around makes the sentence false: the test names it.
+check_orders() {
+    local marker column a b va vb checked=0
+    while IFS= read -r marker; do
+        column=${marker%%: *}
+        a=${marker#*: }; b=${a#* > }; a=${a% > *}
+        # shellcheck disable=SC2086 # SERVER [N]: one or two words
+        va=$(results_cell "$2" "$column" $a)
+        # shellcheck disable=SC2086
+        vb=$(results_cell "$2" "$column" $b)
+        [ -n "$va" ] && [ -n "$vb" ] ||
+            { echo "tutorial.md compares '$column' of '$a' and '$b', and $2 lacks one of them" >&2; return 1; }
+        awk -v a="$va" -v b="$vb" 'BEGIN { exit !(a + 0 > b + 0) }' ||
+            { echo "tutorial.md says $column of $a ($va) > $b ($vb), and $2 says otherwise: rewrite that sentence" >&2; return 1; }
+        checked=$((checked + 1))
+    done < <(bench_markers "$1")
+    echo "$checked comparisons checked"
     [ "$checked" -gt 0 ]
 }
 
@@ -291,8 +427,42 @@ check_chart() {
     grep -qx -- '+++ step4-reap/server.c' "$TUTORIAL"
 }
 
-@test "the chart in tutorial.md shows the connection rates of the committed bench/results.md" {
+@test "the charts in tutorial.md show the connection rates of the committed bench/results.md" {
     run check_chart "$TUTORIAL" "$ROOT/bench/results.md"
+    echo "$output"
+    [ "$status" -eq 0 ]
+}
+
+@test "every comparison tutorial.md makes between rows of bench/results.md holds there" {
+    run check_orders "$TUTORIAL" "$ROOT/bench/results.md"
+    echo "$output"
+    [ "$status" -eq 0 ]
+}
+
+@test "the comparison check fails when bench/results.md turns one around" {
+    local marker column a va
+    marker=$(bench_markers "$TUTORIAL" | head -n 1)
+    [ -n "$marker" ] || fail_because "expected a marker <!-- bench: ... --> in tutorial.md, got none"
+    column=${marker%%: *}; a=${marker#*: }; a=${a% > *}
+    # shellcheck disable=SC2086
+    va=$(results_cell "$ROOT/bench/results.md" "$column" $a)
+    # The first compared cell becomes 0: the comparison no longer holds.
+    awk -F'|' -v OFS='|' -v col="$column" -v key="$a" '
+        function trim(x) { gsub(/^[[:space:]]+|[[:space:]]+$/, "", x); return x }
+        !/^\|/ { header = 0 }
+        /^\|/ && !header { header = 1; c = once = 0; for (i = 2; i < NF; i++) { if (trim($i) == col) c = i; if (trim($i) == "at once") once = i } print; next }
+        c && !done { k = trim($2); if (once) k = k " " trim($once); if (k == key) { $c = " 0 "; done = 1 } }
+        { print }' "$ROOT/bench/results.md" >"$T/results.md"
+    ! cmp -s "$ROOT/bench/results.md" "$T/results.md"
+    run check_orders "$TUTORIAL" "$T/results.md"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"$column of $a ($(results_cell "$T/results.md" "$column" $a)) >"*"rewrite that sentence"* ]]
+    [ "$va" != 0 ]
+}
+
+@test "the tables tutorial.md quotes from bench/results.md give its numbers" {
+    run check_tables "$TUTORIAL" "$ROOT/bench/results.md"
     echo "$output"
     [ "$status" -eq 0 ]
 }
@@ -306,7 +476,7 @@ check_chart() {
     awk '/^```/ { inside = !inside }
          inside { next }
          /^## / { if (title != "" && !skip) check(); title = $0; ex = 0; hints = 0
-                  skip = (title ~ /How fast/) ; next }
+                  skip = (title ~ /How fast|Where to go/) ; next }
          /^### Exercises/ { ex = 1; n = 0; hints = 0; next }
          ex && /^[0-9]+\. / { n++ }
          ex && /\*Hint:\*/ { hints++ }
@@ -353,7 +523,7 @@ check_chart() {
     run check_chart "$T/mutated.md" "$ROOT/bench/results.md"
     echo "$output"
     [ "$status" -ne 0 ]
-    [[ $output == *"the chart says step2, 1 at once: 1 connections/s"* ]]
+    [[ $output == *"chart 1 says step2, 1 at once: 1 connections/s"* ]]
 }
 
 @test "the chart check fails when bench/results.md has new numbers the chart lacks" {
@@ -363,7 +533,48 @@ check_chart() {
     run check_chart "$TUTORIAL" "$T/results.md"
     echo "$output"
     [ "$status" -ne 0 ]
-    [[ $output == *"the chart says step4, 8 at once:"*"says 1"* ]]
+    [[ $output == *"chart 1 says step4, 8 at once:"*"says 1"* ]]
+}
+
+@test "the chart check fails when bench/results.md has a server that no chart shows" {
+    awk -F'|' -v OFS='|' '{ print } $2 ~ /^ step2 +$/ { $2 = " step9 "; print }' "$ROOT/bench/results.md" >"$T/results.md"
+    run check_chart "$TUTORIAL" "$T/results.md"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"has rates for 'step9', and no chart shows them"* ]]
+}
+
+@test "the chart check fails when a chart leaves out one number of clients at once for one of its servers" {
+    local last
+    last=$(grep -c '^xychart-beta' "$TUTORIAL")
+    # The last chart loses its first bar, and the label with it.
+    awk -v last="$last" '/^xychart-beta/ { n++ } n == last && /^[[:space:]]*x-axis[[:space:]]*\[/ { sub(/\["[^"]*", /, "[") }
+         n == last && /^[[:space:]]*bar[[:space:]]*\[/ { sub(/\[[0-9]+, /, "[") } { print }' "$TUTORIAL" >"$T/mutated.md"
+    ! cmp -s "$TUTORIAL" "$T/mutated.md"
+    run check_chart "$T/mutated.md" "$ROOT/bench/results.md"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"chart $last has no bar for"*", 1 at once'"* ]]
+}
+
+@test "the table check fails when one quoted number differs from bench/results.md" {
+    awk '/^<!-- numbers from bench\/results\.md -->$/ { m = 1 } m && /^\| step4 \| 8 \|/ { sub(/\| step4 \| 8 \| [0-9,]+ \|/, "| step4 | 8 | 1 |"); m = 0 } { print }' \
+        "$TUTORIAL" >"$T/mutated.md"
+    ! cmp -s "$TUTORIAL" "$T/mutated.md"
+    run check_tables "$T/mutated.md" "$ROOT/bench/results.md"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"tutorial.md says conn/s of step4, 8 at once: 1; bench/results.md says"* ]]
+}
+
+@test "the table check fails when bench/results.md has new numbers a quoted table lacks" {
+    awk -F'|' -v OFS='|' '{ n = $3; gsub(/ /, "", n) } $2 ~ /^ step2 +$/ && n == "8" { $4 = " 7 " } { print }' \
+        "$ROOT/bench/results.md" >"$T/results.md"
+    ! cmp -s "$ROOT/bench/results.md" "$T/results.md"
+    run check_tables "$TUTORIAL" "$T/results.md"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"of step2, 8 at once: "*"; bench/results.md says 7"* ]]
 }
 
 @test "the chart check fails when a label gives another value than its bar" {
@@ -393,6 +604,17 @@ check_chart() {
     [[ $output == *"is longer than the y-axis (100)"* ]]
 }
 
+# Exercises written on branches of their own, which tutorial.md links before
+# they are merged (exercises/NN-name each). Once they are, empty this list.
+PENDING_EXERCISES="10-one-process-poll 11-thread-per-client 12-pre-forked-pool"
+# pending exercises/NN-name/README.md: that exercise is on the list above.
+pending() {
+    local dir=${1#exercises/}
+    dir=${dir%/README.md}
+    case " $PENDING_EXERCISES " in *" $dir "*) return 0 ;; esac
+    return 1
+}
+
 @test "tutorial.md links every classroom exercise, and every exercise it links exists" {
     local dir name linked missing=
     linked=$(grep -o '](exercises/[0-9][0-9]-[a-z0-9-]*/README.md)' "$TUTORIAL" | sed 's/^](//; s/)$//' | sort -u)
@@ -401,7 +623,7 @@ check_chart() {
         grep -qxF "$name" <<<"$linked" || missing="$missing $name (not linked)"
     done
     for name in $linked; do
-        [ -f "$ROOT/$name" ] || missing="$missing $name (linked, but no such file)"
+        [ -f "$ROOT/$name" ] || pending "$name" || missing="$missing $name (linked, but no such file)"
     done
     [ -z "$missing" ] || fail_because "expected tutorial.md to link each exercise, got:$missing"
 }
