@@ -36,8 +36,8 @@ client: client/client
 
 # Run the bats test suite (builds first). The tour goes first, then the steps
 # in order and the client: they show a broken program soonest. The first
-# failure stops the run (every later test fails at once, naming it);
-# KEEP_GOING=1 runs every test.
+# failure stops the run: the rest of its file fails at once, naming it, and
+# the files after it are not run. KEEP_GOING=1 runs every test.
 TESTS_FIRST := tests/demo.bats tests/step1-single.bats tests/step2-loop.bats \
                tests/step3-fork.bats tests/step4-reap.bats tests/client.bats \
                tests/framing.bats tests/misplaced-brace.bats
@@ -49,7 +49,17 @@ test: all $(TESTBIN)
 	  echo "  Debian/Ubuntu: sudo apt-get install bats"; \
 	  echo "  macOS:         brew install bats-core"; \
 	  exit 1; }
-	STOP_AT_FIRST_FAILURE=$(if $(KEEP_GOING),,1) $(BATS) $(BATS_FLAGS) $(TESTS)
+ifneq ($(KEEP_GOING),)
+	$(BATS) $(BATS_FLAGS) $(TESTS)
+else
+	@set -- $(TESTS); while [ $$# -gt 0 ]; do \
+	  f=$$1; shift; \
+	  STOP_AT_FIRST_FAILURE=1 $(BATS) $(BATS_FLAGS) "$$f" || { \
+	    echo "make test stopped at its first failure, in $$f$${1:+; not run: $$*}." >&2; \
+	    echo "KEEP_GOING=1 make test runs every test." >&2; \
+	    exit 1; }; \
+	done
+endif
 
 # A narrated, unattended tour of the four steps, in under a minute. It needs
 # only the four servers and the client. DEMO_PAUSE=3 make demo: a slower tour.

@@ -303,7 +303,9 @@ check_lines_printed_once() {
     SERVER_PID=$(ps -o pgid= -p "$!" | tr -d ' ')
     BG_PIDS+=("$SERVER_PID")
     remember_group "$SERVER_PID"
-    wait_until grep -q '^Listening on port' "$T/server.out"
+    # A working server announces its port within milliseconds (QUICK); one
+    # that buffers its stdout never does.
+    DEADLINE=$QUICK wait_until grep -q '^Listening on port' "$T/server.out"
     PORT=$(sed -n 's/^Listening on port \([0-9][0-9]*\)$/\1/p' "$T/server.out")
     for ((i = 1; i <= clients; i++)); do
         ask "message $i"
