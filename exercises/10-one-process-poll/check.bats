@@ -409,16 +409,16 @@ all_closed() { ! server_waits_on_a_client; }
     start_ex_server
     answered c1 "one" || return 1
     answered c2 "two" || return 1
-    start_peer_named gone send 'half a li' close || return 1
-    wait_until grep -qxF "Here is the message: half a li" "$T/server.out" 2>/dev/null ||
-        fail_because "expected 'Here is the message: half a li' from a client that closed in the middle of its line," \
-            "got: $(excerpt_file "$T/server.out")" || return 1
     wait_until all_closed 2>/dev/null || {
         fail_because "expected the server to close every connection once its client had closed, got:" \
             "$(excerpt "$(connections | grep '^server')")"
         return 1
     }
     expect_asleep_while true || return 1
+    start_peer_named gone send 'half a li' close || return 1
+    wait_until grep -qxF "Here is the message: half a li" "$T/server.out" 2>/dev/null ||
+        fail_because "expected 'Here is the message: half a li' from a client that closed in the middle of its line," \
+            "got: $(excerpt_file "$T/server.out")" || return 1
     [ ! -s "$T/server.err" ] ||
         fail_because "expected nothing on the server's stderr for well-behaved clients, got: $(excerpt_file "$T/server.err")"
 }
