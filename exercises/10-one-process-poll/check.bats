@@ -415,12 +415,20 @@ all_closed() { ! server_waits_on_a_client; }
         return 1
     }
     expect_asleep_while true || return 1
+    [ ! -s "$T/server.err" ] || {
+        fail_because "expected nothing on the server's stderr for well-behaved clients, got: $(excerpt_file "$T/server.err")"
+        return 1
+    }
     start_peer_named gone send 'half a li' close || return 1
     wait_until grep -qxF "Here is the message: half a li" "$T/server.out" 2>/dev/null ||
         fail_because "expected 'Here is the message: half a li' from a client that closed in the middle of its line," \
             "got: $(excerpt_file "$T/server.out")" || return 1
-    [ ! -s "$T/server.err" ] ||
-        fail_because "expected nothing on the server's stderr for well-behaved clients, got: $(excerpt_file "$T/server.err")"
+    wait_until all_closed 2>/dev/null || {
+        fail_because "expected the server to close the connection of a client that closed in the middle of its line," \
+            "got: $(excerpt "$(connections | grep '^server')")"
+        return 1
+    }
+    expect_asleep_while true
 }
 
 # ---------------------------------------------------------------- non-blocking
