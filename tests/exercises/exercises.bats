@@ -21,7 +21,7 @@ source "$ROOT/tests/harness.bash"
 setup() { harness_setup; }
 teardown() { harness_teardown; }
 
-EXERCISES="01 02 03 04 05 06 07 08 09"
+EXERCISES="01 02 03 04 05 06 07 08 09 11"
 
 setup_file() {
     local proofs="$BATS_FILE_TMPDIR/proofs"
@@ -88,6 +88,8 @@ wrong_proofs() {
 @test "checker 08 passes on the reference solution" { proof 08 solution; }
 @test "checker 09 fails on the unchanged starter, in its lesson's test" { proof 09 starter; }
 @test "checker 09 passes on the reference solution" { proof 09 solution; }
+@test "checker 11 fails on the unchanged starter, in its lesson's test" { proof 11 starter; }
+@test "checker 11 passes on the reference solution" { proof 11 solution; }
 
 # A checker must accept any correct solution, not only its author's: these were
 # written from the README alone by someone who had not seen the reference.
@@ -110,6 +112,7 @@ wrong_proofs() {
 @test "checker 07 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 07; }
 @test "checker 08 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 08; }
 @test "checker 09 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 09; }
+@test "checker 11 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 11; }
 
 # The proof of the wrong solutions can fail: a "wrong" solution that is in
 # fact correct, and one whose header names no test, are both reported.
