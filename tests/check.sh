@@ -235,7 +235,8 @@ for src in exercises/solutions/*/*.c; do
     [ -f "exercises/$ex/check.bats" ] || continue
     out="build/asan/exercises/$ex/$(basename "${src%.c}")"
     mkdir -p "$(dirname "$out")"
-    if ! "$SAN_CC" "${WARN[@]}" "${SANITIZE[@]}" -o "$out" "$src"; then
+    # shellcheck disable=SC2046 # the exercise's build-flags (-pthread) are a list of words
+    if ! "$SAN_CC" "${WARN[@]}" "${SANITIZE[@]}" -o "$out" "$src" $(cat "exercises/$ex/build-flags" 2>/dev/null); then
         echo "   $ex: the solution does not build"
         ok=0
         continue

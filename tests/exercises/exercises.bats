@@ -21,7 +21,7 @@ source "$ROOT/tests/harness.bash"
 setup() { harness_setup; }
 teardown() { harness_teardown; }
 
-EXERCISES="01 02 03 04 05 06 07 08 09 10 12"
+EXERCISES="01 02 03 04 05 06 07 08 09 10 11 12"
 
 setup_file() {
     local proofs="$BATS_FILE_TMPDIR/proofs"
@@ -90,6 +90,8 @@ wrong_proofs() {
 @test "checker 09 passes on the reference solution" { proof 09 solution; }
 @test "checker 10 fails on the unchanged starter, in its lesson's test" { proof 10 starter; }
 @test "checker 10 passes on the reference solution" { proof 10 solution; }
+@test "checker 11 fails on the unchanged starter, in its lesson's test" { proof 11 starter; }
+@test "checker 11 passes on the reference solution" { proof 11 solution; }
 @test "checker 12 fails on the unchanged starter, in its lesson's test" { proof 12 starter; }
 @test "checker 12 passes on the reference solution" { proof 12 solution; }
 
@@ -115,6 +117,7 @@ wrong_proofs() {
 @test "checker 08 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 08; }
 @test "checker 09 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 09; }
 @test "checker 10 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 10; }
+@test "checker 11 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 11; }
 @test "checker 12 rejects each of its wrong solutions, in the lesson test the file names" { wrong_proofs 12; }
 
 # The proof of the wrong solutions can fail: a "wrong" solution that is in
