@@ -114,13 +114,13 @@ exercises:
 exercise:
 	@$(EXENV) exercises/lib/exercise.sh check '$(EX)'
 grade:
-	@$(EXENV) $(if $(JOBS),GRADE_JOBS='$(JOBS)') exercises/lib/grade.sh '$(SUBMISSIONS)'
+	@$(EXENV) $(if $(JOBS),GRADE_JOBS='$(JOBS)') $(if $(EX),GRADE_EXERCISES='$(EX)') exercises/lib/grade.sh '$(SUBMISSIONS)'
 
 # A made-up class (DEMO_STUDENTS=30 students x every exercise, two thirds
 # correct, a few hostile), graded by make grade, with the time it took and
 # the machine's load: the timing in exercises/TEACHING.md, repeatable.
 grade-demo:
-	@$(EXENV) $(if $(JOBS),GRADE_JOBS='$(JOBS)') exercises/lib/grade-demo.sh
+	@$(EXENV) $(if $(JOBS),GRADE_JOBS='$(JOBS)') $(if $(EX),DEMO_EXERCISES='$(EX)') exercises/lib/grade-demo.sh
 
 # Every exercise's checker proven both ways (fails on the starter, passes on
 # the reference solution), make exercise as a student meets it, and make grade

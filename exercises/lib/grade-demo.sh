@@ -3,7 +3,8 @@
 # grades it with make grade, so that anyone can repeat the timing in
 # exercises/TEACHING.md.
 #
-# The class (DEMO_STUDENTS students, 30 by default, times every exercise) is
+# The class (DEMO_STUDENTS students, 30 by default, times every exercise, or
+# the exercises DEMO_EXERCISES names, e.g. "01 02 03") is
 # made in $DEMO_DIR/class (build/grade-demo by default) from the repository:
 # two runs in three are a reference solution, with a comment of the student's
 # added (and, where there is one, the second solution from
@@ -22,6 +23,7 @@ source "$(dirname "$0")/common.bash"
 
 DEMO_STUDENTS="${DEMO_STUDENTS:-30}"
 DEMO_DIR="${DEMO_DIR:-$REPO/build/grade-demo}"
+DEMO_EXERCISES="${DEMO_EXERCISES:-}"     # e.g. "01 02 03": only those (all by default)
 case $DEMO_STUDENTS in '' | *[!0-9]* | 0) echo "DEMO_STUDENTS must be a whole number from 1 up" >&2; exit 2 ;; esac
 [ -d "$REPO/exercises/solutions" ] || { echo "make grade-demo needs the reference solutions in exercises/solutions/" >&2; exit 2; }
 
@@ -50,6 +52,9 @@ while [ "$s" -le "$DEMO_STUDENTS" ]; do
     while IFS= read -r dir; do
         [ -n "$dir" ] || continue
         name=$(basename "$dir")
+        if [ -n "$DEMO_EXERCISES" ]; then
+            case " $DEMO_EXERCISES " in *" ${name%%-*} "*) ;; *) continue ;; esac
+        fi
         starter=$(ex_starter "$dir") || continue
         mkdir -p "$base/$name"
         out="$base/$name/$starter"
@@ -85,7 +90,7 @@ done
 echo "a class of $DEMO_STUDENTS students x $n_ex exercises in $DEMO_DIR/class: $correct correct, $wrong wrong ($hostile_runs of them hostile)"
 echo "load before: $(uptime)"
 rc=0
-GRADE_OUT="$DEMO_DIR/out" "$LIB/grade.sh" "$DEMO_DIR/class" || rc=$?
+GRADE_OUT="$DEMO_DIR/out" GRADE_EXERCISES="$DEMO_EXERCISES" "$LIB/grade.sh" "$DEMO_DIR/class" || rc=$?
 echo "load after:  $(uptime)"
 [ "$rc" -eq 0 ] || exit "$rc"
 

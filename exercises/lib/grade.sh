@@ -666,13 +666,18 @@ code() {
     esac
 }
 
+# GRADE_EXERCISES (e.g. "01 03 09"): grade only those exercises (all by default).
+GRADE_EXERCISES="${GRADE_EXERCISES:-}"
 EXDIRS=()
 while IFS= read -r d; do
+    if [ -n "$d" ] && [ -n "$GRADE_EXERCISES" ]; then
+        case " $GRADE_EXERCISES " in *" $(basename "$d" | cut -c1-2) "*) ;; *) continue ;; esac
+    fi
     [ -n "$d" ] && ex_starter "$d" >/dev/null && [ -f "$d/check.bats" ] && EXDIRS+=("$d")
 done <<EOF
 $(ex_dirs)
 EOF
-[ ${#EXDIRS[@]} -gt 0 ] || die "no exercise with a starter and a checker in $EXERCISES_DIR"
+[ ${#EXDIRS[@]} -gt 0 ] || die "no exercise with a starter and a checker in $EXERCISES_DIR${GRADE_EXERCISES:+ among GRADE_EXERCISES=$GRADE_EXERCISES}"
 N_EX=${#EXDIRS[@]}
 
 STUDENTS=()

@@ -63,6 +63,7 @@ setup_file() {
     grade "$G/class" "$G/out" &
     grade "$G/small" "$G/one" GRADE_JOBS=1 &
     grade "$G/small" "$G/four" GRADE_JOBS=4 &
+    grade "$G/small" "$G/only02" GRADE_EXERCISES=02 &
     fresh_exercise &
     fresh_grade &
     wait
@@ -684,6 +685,12 @@ abcdefghijklmnopqr~2 -  -  0/0" "$(printf '%s\n' "$table" | grep '^abcdef')"
     expect_same "linkfile's row" "linkfile,link,missing" "$(grep '^linkfile,' "$G/one/grades.csv")"
     [[ $(cat "$G/one.output") == *"1 at a time"* ]] && [[ $(cat "$G/four.output") == *"4 at a time"* ]] ||
         fail_because "expected the two gradings to run 1 and 4 at a time, got: $(excerpt "$(grep 'at a time' "$G/one.output" "$G/four.output")")"
+}
+
+@test "make grade with GRADE_EXERCISES (make grade EX=...) grades only the exercises it names" {
+    graded only02
+    expect_same "grades.csv's header with GRADE_EXERCISES=02" "student,02-skip" "$(head -1 "$G/only02/grades.csv")"
+    expect_same "good's row with GRADE_EXERCISES=02" "good,missing" "$(grep '^good,' "$G/only02/grades.csv")"
 }
 
 @test "on a fresh copy where nothing was built, as an ordinary user, make exercise EX=09 builds what its checker needs and passes the reference client" {
