@@ -156,7 +156,7 @@ while IFS='|' read -r file expr bats filter; do
     timed_make_test "$tree/repo"
     load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*load averages*: *//')
     if [ "$MT_STATUS" -eq 124 ]; then
-        verdict=SLOW why="make test still running after ${BOUND} s, stopped"
+        verdict=SLOW why="make test still running after ${BOUND} s, stopped; first failure by then: ${MT_FIRST:-none}"
         slow=$((slow + 1))
     elif [ "$MT_STATUS" -eq 0 ]; then
         verdict=MISSED why="make test passed"
