@@ -186,19 +186,21 @@ wakeups() {
     awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { n += $2 } END { print n + 0 }' "/proc/$1/status"
 }
 
-# What a sleeping server costs: measured on a 2-core Linux machine shared
-# with other test runs, a server asleep in poll() used 0.00 s of CPU in 1 s
-# and was switched out 0 times; one that polls a closed descriptor, or the
-# listening socket while no slot is free, returns from poll() at once, again
-# and again: it used most of a CPU, or, on a machine too busy to give it one,
-# was switched out hundreds of times. The bounds, 0.10 s and 10 times per
-# second watched, leave a sleeping server a wide margin.
+# What a sleeping server costs: nothing. Asleep in poll() with nothing to
+# wake it, it uses no CPU and is never switched out (0 times, measured on a
+# 2-core Linux machine shared with other test runs; at most once more, if
+# the watch begins just before it goes to sleep). One that polls a closed
+# descriptor, or the listening socket while no slot is free, returns from
+# poll() at once, again and again: on an idle machine it uses a whole CPU;
+# on one too busy to give it much (a load of 80 on 2 cores), it was still
+# switched out 11 and 25 times a second. The bounds, 0.10 s of CPU per second
+# and 3 switches in all, leave a sleeping server a wide margin.
 
 # expect_asleep_while CMD...: for at least a second, the server uses at most
-# 0.10 s of CPU per second and (on Linux) is switched out at most 10 times
-# per second, and CMD (a check) holds all along. (To see that something does
-# not happen, we have to watch for a while: this is that while, not a wait
-# for a condition.)
+# 0.10 s of CPU per second and (on Linux) is switched out at most 3 times in
+# all, and CMD (a check) holds all along. (To see that something does not
+# happen, we have to watch for a while: this is that while, not a wait for a
+# condition.)
 expect_asleep_while() {
     local cpu0 cpu1 woke0 woke1 start ms
     cpu0=$(cpu_ticks "$SERVER_PID")
@@ -221,8 +223,8 @@ expect_asleep_while() {
             "again (a closed descriptor left in its array, or the listening socket while no slot is free?)"
         return 1
     }
-    if [ -n "$woke0" ] && [ $(((woke1 - woke0) * 1000)) -gt $((10 * ms)) ]; then
-        fail_because "expected the server to sleep in poll() (switched out at most 10 times per second), got" \
+    if [ -n "$woke0" ] && [ $((woke1 - woke0)) -gt 3 ]; then
+        fail_because "expected the server to sleep in poll() (switched out at most 3 times while watched), got" \
             "$((woke1 - woke0)) times in $(seconds_of "$ms") s: poll() returns at once, again and again (a closed" \
             "descriptor left in its array, or the listening socket while no slot is free?)"
         return 1
