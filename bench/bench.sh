@@ -603,6 +603,8 @@ row "loadgen's ceiling at least twice any forking server's rate" \
     "nullserver ${RATE[nullserver.8]}/s, ${headroom}x" "$(verdict "$(awk -v h="$headroom" 'BEGIN { print (h >= 2) }')")"
 row "$HOLD simultaneous clients all served by step4" \
     "${MEM[step4.procs]} processes, ${MEM[step4.served]} served" "$(verdict "$all_served")"
+row "$HOLD silent clients, then their lines: every design answers all" \
+    "$answered of ${#held_servers[@]} servers" "$(verdict "$([ "$answered" -eq "${#held_servers[@]}" ] && echo 1 || echo 0)")"
 row "$ENDURANCE connections: fds, memory flat, no zombies" \
     "fds $fds0->$fds1, RSS $rss0->$rss1 kB, zombies $zombies" "$(verdict "$flat")"
 say ""
