@@ -317,7 +317,7 @@ if [ ${#designs[@]} -gt 0 ]; then
     [ -n "${CPU[pool.$c]:-}" ] &&
         text+=" The pool forks nothing per connection: its $POOL_SIZE processes spend ${CPU[pool.$c]} µs on each."
     [ -n "${RATE[poll.$c]:-}" ] &&
-        text+=" poll reaches $(awk -v a="${RATE[poll.$c]}" -v b="${RATE[nullserver.$c]}" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')% of the load generator's ceiling (nullserver, also one process with poll, which prints nothing)."
+        text+=" poll's rate is $(awk -v a="${RATE[poll.$c]}" -v b="${RATE[nullserver.$c]}" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')% of nullserver's, the load generator's ceiling (also one process with poll, but printing nothing): near 100%, loadgen limits poll too."
     c=64
     text+=" With $c clients at once, 99% of conversations ended within (p99)"
     for d in step2 step4 "${designs[@]}"; do text+=" ${P99[$d.$c]} ms ($d),"; done
