@@ -317,7 +317,7 @@ if [ ${#designs[@]} -gt 0 ]; then
     [ -n "${CPU[pool.$c]:-}" ] &&
         text+=" The pool forks nothing per connection: its $POOL_SIZE processes spend ${CPU[pool.$c]} µs on each."
     [ -n "${RATE[poll.$c]:-}" ] &&
-        text+=" poll reaches $(awk -v a="${RATE[poll.$c]}" -v b="${RATE[nullserver.$c]}" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')% of the load generator's ceiling (nullserver, also one process with poll, which prints nothing)."
+        text+=" poll's rate is $(awk -v a="${RATE[poll.$c]}" -v b="${RATE[nullserver.$c]}" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')% of nullserver's, the load generator's ceiling (also one process with poll, but printing nothing): near 100%, loadgen limits poll too."
     c=64
     text+=" With $c clients at once, 99% of conversations ended within (p99)"
     for d in step2 step4 "${designs[@]}"; do text+=" ${P99[$d.$c]} ms ($d),"; done
@@ -603,6 +603,8 @@ row "loadgen's ceiling at least twice any forking server's rate" \
     "nullserver ${RATE[nullserver.8]}/s, ${headroom}x" "$(verdict "$(awk -v h="$headroom" 'BEGIN { print (h >= 2) }')")"
 row "$HOLD simultaneous clients all served by step4" \
     "${MEM[step4.procs]} processes, ${MEM[step4.served]} served" "$(verdict "$all_served")"
+row "$HOLD silent clients, then their lines: every design answers all" \
+    "$answered of ${#held_servers[@]} servers" "$(verdict "$([ "$answered" -eq "${#held_servers[@]}" ] && echo 1 || echo 0)")"
 row "$ENDURANCE connections: fds, memory flat, no zombies" \
     "fds $fds0->$fds1, RSS $rss0->$rss1 kB, zombies $zombies" "$(verdict "$flat")"
 say ""
