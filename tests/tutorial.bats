@@ -606,7 +606,7 @@ check_orders() {
 
 # Exercises written on branches of their own, which tutorial.md links before
 # they are merged (exercises/NN-name each). Once they are, empty this list.
-PENDING_EXERCISES="10-one-process-poll 11-thread-per-client 12-pre-forked-pool"
+PENDING_EXERCISES=""
 # pending exercises/NN-name/README.md: that exercise is on the list above.
 pending() {
     local dir=${1#exercises/}
