@@ -275,6 +275,12 @@ is_zombie() {
 start_bg() {
     local name=$1 monitor=
     shift
+    # Emptied here, before the fork: the background process empties them too,
+    # but only once it runs, and a test that starts a second server under
+    # the name of the first could meanwhile read the first one's lines
+    # ("Listening on port N") and talk to a server that is not there yet.
+    : >"$T/$name.out"
+    : >"$T/$name.err"
     case $- in *m*) monitor=1 ;; esac
     set -m
     if [ -n "${OUTPUT_LIMIT_KB:-}" ] && declare -F "$1" >/dev/null; then
