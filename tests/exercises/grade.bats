@@ -698,6 +698,16 @@ abcdefghijklmnopqr~2 -  -  0/0" "$(printf '%s\n' "$table" | grep '^abcdef')"
     expect_same "good's row with GRADE_EXERCISES=02" "good,missing" "$(grep '^good,' "$G/only02/grades.csv")"
 }
 
+# row_of STUDENT NN RESULT: the CSV row of a student who handed in exercise NN
+# alone, with RESULT: every other exercise of the repository is missing.
+row_of() {
+    local d
+    printf '%s' "$1"
+    for d in "$ROOT"/exercises/[0-9][0-9]-*/; do
+        case $(basename "$d") in "$2"-*) printf ',%s' "$3" ;; *) printf ',missing' ;; esac
+    done
+}
+
 @test "on a fresh copy where nothing was built, as an ordinary user, make exercise EX=09 builds what its checker needs and passes the reference client" {
     G="$BATS_FILE_TMPDIR/g"
     expect_same "the programs built in the fresh copy before make exercise" "" "$(cat "$G/fresh-exercise.built")"
@@ -714,17 +724,16 @@ abcdefghijklmnopqr~2 -  -  0/0" "$(printf '%s\n' "$table" | grep '^abcdef')"
     expect_same "the programs built in the fresh copy before make grade" "" "$(cat "$G/fresh-grade.built")"
     expect_same "make grade's status" 0 "$(cat "$G/fresh-grade.status")"
     # u1 handed in 09 alone: every other exercise of the repository is missing.
-    expect_same "u1's row" "u1$(ls -d "$ROOT"/exercises/[0-9][0-9]-*/ | while read -r d; do
-        case $(basename "$d") in 09-*) printf ',passed' ;; *) printf ',missing' ;; esac; done)" "$(grep '^u1,' "$G/fresh-grade.csv")"
+    expect_same "u1's row" "$(row_of u1 09 passed)" "$(grep '^u1,' "$G/fresh-grade.csv")"
     [[ $output == *", 3 at a time on "* ]] || fail_because "expected make grade JOBS=3 to run 3 at a time, got: $(excerpt "$(printf '%s\n' "$output" | grep 'at a time')")"
     [[ $first == "make grade: missing here: "*"a cgroup (only root makes one here)"*"; a user ID of its own for student code (not root)"* ]] ||
         fail_because "expected make grade's first line to name what an ordinary user lacks, got: $(excerpt "$first")"
     [[ $first != *"a sandbox"* ]] || skip "no sandbox for an ordinary user here: $first"
-    expect_same "u2's row (an #include of the reference solution)" "u2,does not build,missing,missing,missing,missing,missing,missing,missing,missing" "$(grep '^u2,' "$G/fresh-grade.csv")"
+    expect_same "u2's row (an #include of the reference solution)" "$(row_of u2 01 'does not build')" "$(grep '^u2,' "$G/fresh-grade.csv")"
     grep -q 'solutions/01-who-is-calling/server.c: No such file or directory' "$G/fresh-grade.u2.log" ||
         fail_because "expected u2's log to say the solution is not there, got: $(excerpt_file "$G/fresh-grade.u2.log")"
     # Without a cgroup, the limit on processes counts the run's own (its user namespace's).
-    expect_same "u3's row (a fork bomb)" "u3,failed,missing,missing,missing,missing,missing,missing,missing,missing" "$(grep '^u3,' "$G/fresh-grade.csv")"
+    expect_same "u3's row (a fork bomb)" "$(row_of u3 01 failed)" "$(grep '^u3,' "$G/fresh-grade.csv")"
     grep -q '^process limit (64 processes for the program) reached' "$G/fresh-grade.u3.log" ||
         fail_because "expected u3's log to name the process limit, got: $(excerpt_file "$G/fresh-grade.u3.log")"
 }
