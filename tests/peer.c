@@ -17,6 +17,10 @@
  *   reset          close with a reset (RST) instead of an orderly close
  *   ports          print "ports LOCAL REMOTE": the connection's two port
  *                  numbers, which name it among others on the same port
+ *   elapsed        print "elapsed MS": the milliseconds since just before the
+ *                  connection was made (a monotonic clock, read by the peer
+ *                  itself, so that a busy machine can make the number larger
+ *                  than the server's time, never smaller)
  * It prints "Listening on port N" when it listens, "connected" as soon as the
  * connection is made and "sent" after each send, and exits 1 with a message
  * when a call fails.
@@ -121,6 +125,17 @@ static void print_ports(int fd)
     fflush(stdout);
 }
 
+/* ms_since: the milliseconds from *start to now, on the monotonic clock. */
+static long ms_since(const struct timespec *start)
+{
+    struct timespec now;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &now) < 0)
+        fail("peer: clock_gettime");
+    return (long) (now.tv_sec - start->tv_sec) * 1000
+           + (now.tv_nsec - start->tv_nsec) / (1000L * 1000);
+}
+
 static void wait_for_file(const char *path)
 {
     struct stat st;
@@ -146,6 +161,7 @@ static void read_to_end(int fd)
 int main(int argc, char *argv[])
 {
     struct linger reset_on_close = { 1, 0 };
+    struct timespec start;
     int fd, i = 3;
     size_t len;
     ssize_t n;
@@ -155,6 +171,9 @@ int main(int argc, char *argv[])
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Before the connection exists, so that the server's clock for it starts later. */
+    if (clock_gettime(CLOCK_MONOTONIC, &start) < 0)
+        fail("peer: clock_gettime");
     if (strcmp(argv[1], "-l") == 0)
         fd = accept_one(argv[2]);
     else
@@ -179,6 +198,9 @@ int main(int argc, char *argv[])
                 fail("peer: shutdown");
         } else if (strcmp(argv[i], "ports") == 0) {
             print_ports(fd);
+        } else if (strcmp(argv[i], "elapsed") == 0) {
+            printf("elapsed %ld\n", ms_since(&start));
+            fflush(stdout);
         } else if (strcmp(argv[i], "close") == 0) {
             close(fd);
         } else if (strcmp(argv[i], "reset") == 0) {

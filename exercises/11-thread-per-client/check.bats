@@ -117,7 +117,7 @@ clients_in_a_row() {
 # with a client's bytes unread on its side: no thread serves that client.
 answered() {
     grep -qx "I got your message" "$T/$1.out" 2>/dev/null && return 0
-    exited_peer "$1" && return "$NEVER"
+    exited_peer "$1" && ! grep -qx "I got your message" "$T/$1.out" 2>/dev/null && return "$NEVER"
     due || return 1
     unread_at_server && family_asleep "$SERVER_PID" && unread_at_server && return "$NEVER"
     return 1
@@ -165,7 +165,7 @@ times_printed() { grep -cxF -- "$1" "$T/server.out" || true; }
 # while every thread of the server is asleep.
 second_answered() {
     grep -qx "I got your message" "$T/second.out" 2>/dev/null && return 0
-    exited_peer second && return "$NEVER"
+    exited_peer second && ! grep -qx "I got your message" "$T/second.out" 2>/dev/null && return "$NEVER"
     due || return 1
     queue_is 1 && family_asleep "$SERVER_PID" && queue_is 1 && return "$NEVER"
     return 1
