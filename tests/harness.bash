@@ -201,13 +201,25 @@ only_zombies_left() {
 
 # ---------------------------------------------------------------- waiting
 
-# wait_until CMD...: runs CMD every 20 ms until it succeeds; fails after $DEADLINE s.
+# POLL_TRIES: a wait looks every 20 ms this many times (its first second),
+# then every 100 ms. A correct program meets what a test waits for in
+# milliseconds; a wait that lasts longer is a broken program or a busy
+# machine, and each look starts processes (sleep, grep, ps), which on a busy
+# machine are what keeps it busy: several checkers that wait out their
+# deadlines side by side would otherwise fill both processors with looks.
+POLL_TRIES=50
+
+# poll_pause N: the pause after the Nth look (0.02 s, then 0.1 s).
+poll_pause() { if [ "$1" -lt "$POLL_TRIES" ]; then sleep 0.02; else sleep 0.1; fi; }
+
+# wait_until CMD...: runs CMD every 20 ms (every 100 ms after its first second)
+# until it succeeds; fails after $DEADLINE s.
 # CMD runs anew each time, but a $(...) in its arguments is expanded only once,
 # before the first try: put such a check in a function (see queue_is in helper.bash).
 # A CMD that returns $NEVER (3) means "this can no longer happen" (say, the
 # server died): wait_until gives up at once instead of waiting out the deadline.
 wait_until() {
-    local end=$((SECONDS + DEADLINE)) rc
+    local end=$((SECONDS + DEADLINE)) rc looks=0
     while :; do
         rc=0
         "$@" || rc=$?
@@ -220,7 +232,8 @@ wait_until() {
             echo "gave up after ${DEADLINE}s waiting for: $*" >&2
             return 1
         fi
-        sleep 0.02
+        looks=$((looks + 1))
+        poll_pause "$looks"
     done
 }
 
@@ -230,7 +243,7 @@ wait_until() {
 # the end of a pipeline in a function) and with_deadline returns 124. What CMD
 # leaves running in its group when it ends is killed too.
 with_deadline() {
-    local pid rc end=$((SECONDS + DEADLINE)) monitor=
+    local pid rc end=$((SECONDS + DEADLINE)) monitor= looks=0
     case $- in *m*) monitor=1 ;; esac
     set -m
     "$@" 0<&0 3>&- &
@@ -244,7 +257,8 @@ with_deadline() {
             echo "still running after ${DEADLINE}s, killed: $*" >&2
             return 124
         fi
-        sleep 0.02
+        looks=$((looks + 1))
+        poll_pause "$looks"
     done
     rc=0
     wait "$pid" || rc=$?

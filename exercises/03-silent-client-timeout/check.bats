@@ -22,7 +22,8 @@ TICK_MS=10
 # means, for the message) and checks when: not before N seconds after the
 # client connected, less TICK_MS, and within N + SLACK seconds of T0 (a
 # clock_ms taken before the client connected). A CMD that returns $NEVER
-# fails at once. It looks every 50 ms.
+# fails at once. It looks as wait_until does (every 20 ms, after a second
+# every 100 ms).
 #
 # The lower bound is read from the client itself when IN_TIME_FROM names a
 # peer started with "read elapsed" (it prints "elapsed MS" as soon as the
@@ -33,7 +34,7 @@ TICK_MS=10
 # sees it, never earlier than the event, bounds it. Either way a correct
 # server cannot fail the lower bound.
 in_time() {
-    local n=$1 t0=$2 what=$3 rc ms
+    local n=$1 t0=$2 what=$3 rc ms looks=0
     shift 3
     while :; do
         rc=0
@@ -56,7 +57,8 @@ in_time() {
                 "after $(seconds_since "$t0") s it had not happened${IN_TIME_NOTE:+: $IN_TIME_NOTE}"
             return 1
         fi
-        sleep 0.05
+        looks=$((looks + 1))
+        poll_pause "$looks"
     done
 }
 

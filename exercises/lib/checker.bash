@@ -87,25 +87,64 @@ forget_foreign_groups() {
 # and waits until it prints "Listening on port N". Sets SERVER_PID and PORT;
 # its output goes to $T/server.out and $T/server.err. Environment variables set
 # before the call (e.g. `IDLE_TIMEOUT=1 start_ex_server`) reach the server.
+#
+# A server that has not announced its port gets DEADLINE to do it, unless it
+# has exited, or it (with every process it forked) has slept for a second
+# without announcing it: a correct server does nothing before its
+# announcement that could put it to sleep for that long (socket, bind,
+# listen, getsockname and printf do not wait for anyone), so such a server
+# is waiting for something that will not come. A server that is still
+# running when DEADLINE is out (it spins, or forks without end) fails this
+# check, and the later checks of the file fail at once, saying so, instead
+# of waiting DEADLINE each: one wait of that length is enough to know.
 start_ex_server() {
     [ $# -gt 0 ] || set -- 0
+    local earlier="${BATS_FILE_TMPDIR:-$T}/.no-announcement"
+    if [ -f "$earlier" ]; then
+        fail_because "not tried: in an earlier check, $(cat "$earlier")"
+        return 1
+    fi
     start_bg server "$EX_PROG" "$@"
     SERVER_PID=$BG_PID
+    ASLEEP_SINCE=
     if ! wait_until ex_server_announced 2>/dev/null; then
-        if exited "$SERVER_PID"; then
+        if grep -q '^Listening on port [0-9][0-9]*$' "$T/server.out" 2>/dev/null; then
+            :   # (it announced just now)
+        elif exited "$SERVER_PID"; then
             fail_because "expected the server to start and print 'Listening on port N', but it exited;" \
-                "its stderr: $(excerpt_file "$T/server.err")"
+                "its stdout: $(excerpt_file "$T/server.out"), its stderr: $(excerpt_file "$T/server.err")"
+            return 1
+        elif [ -n "$ASLEEP_SINCE" ]; then
+            fail_because "expected the server to print 'Listening on port N', but it went to sleep without printing it" \
+                "(is stdout flushed? does it wait for something first?); it printed: $(excerpt_file "$T/server.out")," \
+                "on stderr: $(excerpt_file "$T/server.err")"
+            return 1
         else
-            fail_because "expected the server to print 'Listening on port N' within ${DEADLINE}s, got: $(excerpt_file "$T/server.out")"
+            echo "the server did not print 'Listening on port N' within ${DEADLINE}s (it was still running; it printed: $(excerpt_file "$T/server.out"))" \
+                >"$earlier" 2>/dev/null
+            fail_because "expected the server to print 'Listening on port N' within ${DEADLINE}s, got: $(excerpt_file "$T/server.out")" \
+                "(it is still running: does it loop, or fork without end, before it listens?)"
+            return 1
         fi
-        return 1
     fi
     PORT=$(announced_port "$T/server.out")
 }
 
+# ex_server_announced: the server has printed its port; $NEVER once it has
+# exited, or slept for a second (ASLEEP_SINCE: when it was first seen asleep)
+# without printing it.
 ex_server_announced() {
     grep -q '^Listening on port [0-9][0-9]*$' "$T/server.out" && return 0
     alive "$SERVER_PID" || return "$NEVER"
+    due || return 1
+    if family_asleep "$SERVER_PID"; then
+        clock_ms
+        [ -n "$ASLEEP_SINCE" ] || ASLEEP_SINCE=$NOW_MS
+        [ $((NOW_MS - ASLEEP_SINCE)) -ge 1000 ] || return 1
+        grep -q '^Listening on port [0-9][0-9]*$' "$T/server.out" && return 0
+        return "$NEVER"
+    fi
+    ASLEEP_SINCE=
     return 1
 }
 

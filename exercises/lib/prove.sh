@@ -13,6 +13,8 @@
 #
 #   exercises/lib/prove.sh NN [OUTDIR]         all of exercise NN
 #   exercises/lib/prove.sh all [OUTDIR]        all of every exercise
+#   exercises/lib/prove.sh both [OUTDIR]       every exercise's starter, reference and
+#                                              second solutions (make test-exercises)
 #   exercises/lib/prove.sh wrong-all [OUTDIR]  the wrong solutions of every exercise
 #   exercises/lib/prove.sh load [RUNS]         every reference and second solution,
 #                                              RUNS times in a row (20), beside two CPU hogs
@@ -78,8 +80,8 @@ units() {
     return 0
 }
 
-# all_units [wrong]: the proofs of every exercise (only the wrong solutions
-# with "wrong"), the longest first: those of an exercise whose checker
+# all_units [wrong|both]: the proofs of every exercise (only the wrong
+# solutions with "wrong", all but them with "both"), the longest first: those of an exercise whose checker
 # waits for a default time limit (it has a setup_file), then the others.
 all_units() {
     local d nn
@@ -90,7 +92,7 @@ all_units() {
         else
             units "$nn" | sed 's/^/1 /'
         fi
-    done | { if [ "${1:-}" = wrong ]; then awk '$3 ~ /^wrong-/'; else cat; fi; } |
+    done | { case ${1:-} in wrong) awk '$3 ~ /^wrong-/' ;; both) awk '$3 !~ /^wrong-/' ;; *) cat ;; esac; } |
         sort -s -k1,1 | cut -d' ' -f2-
 }
 
@@ -274,10 +276,10 @@ load_proof() {
 # ---------------------------------------------------------------- main
 OUT=
 case ${1:-} in
-    all | wrong-all)
+    all | both | wrong-all)
         OUT=${2:-}
         [ -z "$OUT" ] || mkdir -p "$OUT"
-        if [ "$1" = all ]; then all_units; else all_units wrong; fi | prove_units
+        case $1 in all) all_units ;; both) all_units both ;; *) all_units wrong ;; esac | prove_units
         exit $?
         ;;
     load)
@@ -287,7 +289,7 @@ case ${1:-} in
         exit $?
         ;;
 esac
-nn=$(ex_number "${1:-}") || { echo "usage: $0 NN|all|wrong-all [OUTDIR], or $0 load [RUNS]" >&2; exit 2; }
+nn=$(ex_number "${1:-}") || { echo "usage: $0 NN|all|both|wrong-all [OUTDIR], or $0 load [RUNS]" >&2; exit 2; }
 OUT=${2:-}
 [ -z "$OUT" ] || mkdir -p "$OUT"
 units "$nn" | prove_units
