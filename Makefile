@@ -34,14 +34,17 @@ client: client/client
 %: %.c
 	$(CC) $(WARN) $(WERROR) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
-# Run the bats test suite (builds first). The tour goes first, then the steps
-# in order and the client: they show a broken program soonest. The first
+# Run the bats test suite (builds first), in two lanes side by side
+# (tests/run.sh): the tour, then the steps in order and the client, which show
+# a broken program soonest; beside them the rest. In each lane the first
 # failure stops the run: the rest of its file fails at once, naming it, and
-# the files after it are not run. KEEP_GOING=1 runs every test.
+# the files after it are not run. KEEP_GOING=1 runs every test, one file
+# after another.
 TESTS_FIRST := tests/demo.bats tests/step1-single.bats tests/step2-loop.bats \
                tests/step3-fork.bats tests/step4-reap.bats tests/client.bats \
                tests/framing.bats tests/misplaced-brace.bats
-TESTS := $(TESTS_FIRST) $(filter-out $(TESTS_FIRST),$(sort $(wildcard tests/*.bats)))
+TESTS_REST := $(filter-out $(TESTS_FIRST),$(sort $(wildcard tests/*.bats)))
+TESTS := $(TESTS_FIRST) $(TESTS_REST)
 KEEP_GOING ?=
 test: all $(TESTBIN)
 	@command -v $(BATS) >/dev/null 2>&1 || { \
@@ -52,13 +55,7 @@ test: all $(TESTBIN)
 ifneq ($(KEEP_GOING),)
 	$(BATS) $(BATS_FLAGS) $(TESTS)
 else
-	@set -- $(TESTS); while [ $$# -gt 0 ]; do \
-	  f=$$1; shift; \
-	  STOP_AT_FIRST_FAILURE=1 $(BATS) $(BATS_FLAGS) "$$f" || { \
-	    echo "make test stopped at its first failure, in $$f$${1:+; not run: $$*}." >&2; \
-	    echo "KEEP_GOING=1 make test runs every test." >&2; \
-	    exit 1; }; \
-	done
+	@BATS='$(BATS)' BATS_FLAGS='$(BATS_FLAGS)' tests/run.sh $(TESTS_FIRST) -- $(TESTS_REST)
 endif
 
 # A narrated, unattended tour of the four steps, in under a minute. It needs
