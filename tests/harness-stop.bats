@@ -24,7 +24,7 @@ at=@
 # output goes to $T/inner.out.
 inner_suite() {
     local status=0
-    with_deadline env STOP_AT_FIRST_FAILURE=1 TMPDIR="$T" bats --tap "$1" >"$T/inner.out" 2>&1 4>&- || status=$?
+    with_deadline env -u MAKE_TEST_FIRST_FAILURE STOP_AT_FIRST_FAILURE=1 TMPDIR="$T" bats --tap "$1" >"$T/inner.out" 2>&1 4>&- || status=$?
     echo "$status"
 }
 
@@ -52,7 +52,7 @@ load "$ROOT/tests/helper.bash"
 ${at}test "breaks" { false; }
 ${at}test "passes" { true; }
 EOF
-    run with_deadline env STOP_AT_FIRST_FAILURE= TMPDIR="$T" bats --tap "$T/two.bats" 4>&-
+    run with_deadline env -u MAKE_TEST_FIRST_FAILURE STOP_AT_FIRST_FAILURE= TMPDIR="$T" bats --tap "$T/two.bats" 4>&-
     expect_same "test results" "not ok 1 breaks|ok 2 passes" "$(grep -E '^(not )?ok ' <<<"$output" | paste -s -d'|' -)"
 }
 

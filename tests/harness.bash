@@ -86,8 +86,18 @@ remember_group() { echo "$1" >>"$HARNESS_GROUPS"; }
 # So with STOP_AT_FIRST_FAILURE set (make test sets it; KEEP_GOING=1 make test
 # does not), the first test that fails is written down for the whole run (in
 # bats' $BATS_RUN_TMPDIR), and every test after it fails at once saying so.
+# make test runs two lanes of files side by side (tests/run.sh), which share
+# one such file, MAKE_TEST_FIRST_FAILURE: the first failure in either stops
+# both. (A suite that a test runs inside itself, failing on purpose, is
+# started without it: harness-stop.bats.)
 
-first_failure_file() { echo "${BATS_RUN_TMPDIR:-/nonexistent}/first-failure"; }
+first_failure_file() {
+    if [ -n "${MAKE_TEST_FIRST_FAILURE:-}" ]; then
+        echo "$MAKE_TEST_FIRST_FAILURE"
+    else
+        echo "${BATS_RUN_TMPDIR:-/nonexistent}/first-failure"
+    fi
+}
 
 # note_first_failure: in teardown, if this test failed and none had before.
 # bats sets BATS_TEST_COMPLETED once the test's body has run to its end (a

@@ -49,7 +49,7 @@ hang_suite() {
     local status=0 session=()
     command -v setsid >/dev/null && session=(setsid -w bash -c 'echo $$ >"$0" && exec "$@"' "$T/$1.sid")
     DEADLINE=$(scaled 30) with_deadline ${session[@]+"${session[@]}"} \
-        env BIN="$T/$1" DEADLINE=1 QUICK=1 TERM_GRACE_TENTHS=5 TMPDIR="$T/$1.tmp" STOP_AT_FIRST_FAILURE= \
+        env -u MAKE_TEST_FIRST_FAILURE BIN="$T/$1" DEADLINE=1 QUICK=1 TERM_GRACE_TENTHS=5 TMPDIR="$T/$1.tmp" STOP_AT_FIRST_FAILURE= \
         bats --tap "$ROOT/tests/harness/hang.bats" >"$T/$1.out" 2>&1 4>&- || status=$?
     echo "$status" >"$T/$1.status"
 }

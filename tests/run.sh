@@ -9,9 +9,9 @@
 # (the tutorial's claims and quotes, the harness, the copies) beside it and
 # prints when the first lane is done. Most of a test is waiting for a server
 # or a deadline, not computing, so two lanes take little more than the
-# longer one. In a lane, the first failing test stops the run: every later
-# test of its file fails at once, naming it, and the files after it are not
-# run. BATS and BATS_FLAGS come from make. Exits non-zero if either lane failed.
+# longer one. The first failing test, in either lane, stops the run: every
+# later test fails at once, naming it, and the files after it are not run.
+# BATS and BATS_FLAGS come from make. Exits non-zero if either lane failed.
 set -u
 
 BATS="${BATS:-bats}"
@@ -31,12 +31,20 @@ trap 'stop; exit 130' INT
 trap 'stop; exit 143' TERM
 trap 'rm -rf "$out"' EXIT
 
-# lane FILE...: bats on each file in turn, until one fails.
+# The first failure in either lane stops both: tests/harness.bash writes it
+# to this file, and every later test fails at once, naming it.
+export MAKE_TEST_FIRST_FAILURE="$out/first-failure"
+
+# lane FILE...: bats on each file in turn, until one fails (here or in the other lane).
 lane() {
     local f
     while [ $# -gt 0 ]; do
         f=$1
         shift
+        if [ -s "$MAKE_TEST_FIRST_FAILURE" ]; then
+            echo "make test stopped at its first failure, $(cat "$MAKE_TEST_FIRST_FAILURE"); not run: $f${1:+ $*}." >&2
+            return 1
+        fi
         STOP_AT_FIRST_FAILURE=1 "$BATS" ${FLAGS[@]+"${FLAGS[@]}"} "$f" || {
             echo "make test stopped at its first failure, in $f${1:+; not run: $*}." >&2
             echo "KEEP_GOING=1 make test runs every test." >&2
