@@ -60,6 +60,7 @@ harness_setup() {
     T="$BATS_TEST_TMPDIR"
     HARNESS_GROUPS="$T/.process-groups"
     : >"$HARNESS_GROUPS"
+    nap_setup
     not_after_a_failure
 }
 
@@ -161,7 +162,7 @@ stop_everything() {
     tries=$((${TERM_GRACE_TENTHS:-20} * 5))
     end=$((SECONDS + (${TERM_GRACE_TENTHS:-20} + 9) / 10))
     while ! only_zombies_left "${groups[@]}" && [ "$tries" -gt 0 ] && [ "$SECONDS" -le "$end" ]; do
-        sleep 0.02
+        nap 0.02
         tries=$((tries - 1))
     done
     for g in "${groups[@]}"; do
@@ -220,7 +221,28 @@ only_zombies_left() {
 POLL_TRIES=50
 
 # poll_pause N: the pause after the Nth look (0.02 s, then 0.1 s).
-poll_pause() { if [ "$1" -lt "$POLL_TRIES" ]; then sleep 0.02; else sleep 0.1; fi; }
+poll_pause() { if [ "$1" -lt "$POLL_TRIES" ]; then nap 0.02; else nap 0.1; fi; }
+
+# nap SECONDS: a pause of a fraction of a second. Where bash can (4.0 and
+# later: read's timeout in fractions), it waits in read on a FIFO of the
+# test's that nobody writes to, opened for reading and writing (so that it
+# never reaches end of file) only for that read; that starts no process,
+# where sleep starts one each time: the polling loops would start
+# thousands. Elsewhere (macOS's bash 3.2) it is sleep.
+nap() {
+    if [ -n "${NAP_FIFO:-}" ]; then
+        read -r -t "$1" _ <>"$NAP_FIFO" || true
+    else
+        sleep "$1"
+    fi
+}
+# nap_setup: the FIFO, in $T (harness_setup calls it).
+nap_setup() {
+    NAP_FIFO=
+    [ "${BASH_VERSINFO[0]:-3}" -ge 4 ] || return 0
+    mkfifo "$T/.nap" 2>/dev/null && NAP_FIFO="$T/.nap"
+    return 0
+}
 
 # wait_until CMD...: runs CMD every 20 ms (every 100 ms after its first second)
 # until it succeeds; fails after $DEADLINE s.

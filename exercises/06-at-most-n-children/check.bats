@@ -92,7 +92,7 @@ stays_waiting() {
                 "running, got $(queued_connections) connection(s) waiting and $kids children"
             return 1
         fi
-        sleep 0.1
+        nap 0.1
     done
 }
 
@@ -228,7 +228,7 @@ got_reply() {
             stuck=1
             break
         fi
-        sleep 0.01
+        nap 0.01
     done
     for ((i = 1; i <= 12; i++)); do
         grep -qx "I got your message" "$T/burst-$i.out" || {

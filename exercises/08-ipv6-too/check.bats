@@ -94,7 +94,7 @@ echo 1 >/proc/sys/net/ipv6/bindv6only || exit 3
 "$prog" 0 >"$dir/ns-server.out" 2>"$dir/ns-server.err" </dev/null &
 port= tries=0
 while [ -z "$port" ] && [ "$tries" -lt "$most" ] && kill -0 $! 2>/dev/null; do
-    sleep 0.02
+    nap 0.02
     tries=$((tries + 1))
     port=$(sed -n "s/^Listening on port \([0-9][0-9]*\)\$/\1/p" "$dir/ns-server.out")
 done

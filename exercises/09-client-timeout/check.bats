@@ -179,7 +179,7 @@ default_ended() { ended client "$DEFAULT_T"; }
     while ! default_ended; do
         clock_ms
         [ "$NOW_MS" -le "$end" ] || break
-        sleep 0.05
+        nap 0.05
     done
     if ! default_ended; then
         fail_because "expected the client without REPLY_TIMEOUT to give up after 10 s (at most $((10 + SLACK)) s on" \

@@ -145,7 +145,7 @@ hold_connections() {
                 : >"$T/released-$i"
             fi
         done
-        sleep 0.02
+        nap 0.02
     done
 }
 
@@ -211,7 +211,7 @@ expect_asleep_while() {
         "$@" || return 1
         clock_ms
         [ $((NOW_MS - start)) -lt 1000 ] || break
-        sleep 0.2
+        nap 0.2
     done
     cpu1=$(cpu_ticks "$SERVER_PID")
     woke1=$(wakeups "$SERVER_PID")

@@ -149,7 +149,7 @@ stays_waiting() {
                 "got $(queued_connections) connection(s) waiting and $kids children"
             return 1
         fi
-        sleep 0.1
+        nap 0.1
         clock_ms
     done
 }

@@ -183,9 +183,14 @@ clean_bats_env() {
 # which may grow to LOG_LIMIT_KB. After DEADLINE seconds it is stopped: SIGTERM,
 # a second's grace, SIGKILL. Whatever it leaves behind in its session is killed
 # in either case. Returns CMD's status, or 124 if it ran out of time.
+#
+# It waits for CMD with wait, and a watchdog (a subshell asleep until the
+# deadline) stops CMD if it is still running then: a look every 0.1 s would
+# start a ps and a sleep each time, which adds up when several runs, each
+# with three of these inside the other, share two processors.
 LOG_LIMIT_KB="${LOG_LIMIT_KB:-65536}"
 run_contained() {
-    local deadline=$1 log=$2 pid rc=0
+    local deadline=$1 log=$2 pid rc=0 watchdog
     shift 2
     set +m      # a job of its own group would make setsid(1) fork; see below
     if command -v setsid >/dev/null 2>&1; then
@@ -202,23 +207,33 @@ run_contained() {
         CONTAINED_KIND=pgid
     fi
     CONTAINED_ID=$pid
+    # The watchdog: asleep in wait (so that SIGTERM, from us, ends it and its
+    # sleep at once), then TERM to everything of CMD's, a second's grace, KILL.
+    # It exits 124 once the deadline has passed, 0 if stopped before.
+    (
+        fired=0
+        trap 'kill "$nap" 2>/dev/null; exit $((fired ? 124 : 0))' TERM
+        trap - INT
+        sleep "$deadline" &
+        nap=$!
+        wait "$nap"
+        fired=1
+        kill_contained TERM
+        sleep 1 &
+        nap=$!
+        wait "$nap"
+        kill_contained KILL
+        exit 124
+    ) </dev/null >/dev/null 2>&1 &
+    watchdog=$!
     # Ctrl-C reaches our process group, not the new session: pass it on.
-    trap 'kill_contained KILL; exit 130' INT
-    trap 'kill_contained KILL; exit 143' TERM
-    local end=$((SECONDS + deadline))
-    while kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; do
-        if [ "$SECONDS" -ge "$end" ]; then
-            kill_contained TERM
-            local grace=$((SECONDS + 1))
-            while [ -n "$(contained_pids)" ] && [ "$SECONDS" -lt "$grace" ]; do sleep 0.1; done
-            kill_contained KILL
-            wait "$pid" 2>/dev/null || true
-            trap - INT TERM
-            return 124
-        fi
-        sleep 0.1
-    done
-    wait "$pid" || rc=$?
+    trap 'kill -TERM "$watchdog" 2>/dev/null; kill_contained KILL; exit 130' INT
+    trap 'kill -TERM "$watchdog" 2>/dev/null; kill_contained KILL; exit 143' TERM
+    # (2>/dev/null: bash's own line about a job that a signal ended)
+    wait "$pid" 2>/dev/null || rc=$?
+    kill -TERM "$watchdog" 2>/dev/null
+    wait "$watchdog" 2>/dev/null
+    [ $? -ne 124 ] || rc=124
     kill_contained KILL
     trap - INT TERM
     return "$rc"

@@ -780,6 +780,7 @@ start_run() {
         mv "$STATE/$t.new" "$STATE/$t"
     ) </dev/null &
     RUNNING="$RUNNING$t "
+    N_RUNNING=$((N_RUNNING + 1))
     PIDS="$PIDS$! "
     eval "PID_$t=$!"
 }
@@ -789,9 +790,9 @@ for student_dir in "${STUDENTS[@]}"; do
     rm -f "$GRADE_OUT/logs/$(basename "$student_dir")/"[0-9][0-9].txt
 done
 
-next=0 finished=0
+next=0 finished=0 N_RUNNING=0
 while [ "$finished" -lt "$N_RUNS" ]; do
-    while [ "$next" -lt "$N_RUNS" ] && [ $(($(printf '%s' "$RUNNING" | wc -w))) -lt "$GRADE_JOBS" ]; do
+    while [ "$next" -lt "$N_RUNS" ] && [ "$N_RUNNING" -lt "$GRADE_JOBS" ]; do
         start_run "$next"
         next=$((next + 1))
     done
@@ -805,6 +806,7 @@ while [ "$finished" -lt "$N_RUNS" ]; do
         fi
         wait "$pid" 2>/dev/null
         RUNNING=${RUNNING/ $t / }
+        N_RUNNING=$((N_RUNNING - 1))
         PIDS=${PIDS/ $pid / }
         finished=$((finished + 1))
         progressed=1
