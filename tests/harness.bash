@@ -218,7 +218,7 @@ only_zombies_left() {
 # machine, and each look starts processes (sleep, grep, ps), which on a busy
 # machine are what keeps it busy: several checkers that wait out their
 # deadlines side by side would otherwise fill both processors with looks.
-POLL_TRIES=50
+POLL_TRIES=5
 
 # poll_pause N: the pause after the Nth look (0.02 s, then 0.1 s).
 poll_pause() { if [ "$1" -lt "$POLL_TRIES" ]; then nap 0.02; else nap 0.1; fi; }

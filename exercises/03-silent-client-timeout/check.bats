@@ -54,7 +54,8 @@ in_time() {
         fi
         if [ "$rc" -eq "$NEVER" ] || [ $((NOW_MS - t0)) -gt $(((n + SLACK) * 1000)) ]; then
             fail_because "expected $what $n s after the client connected (at most $((n + SLACK)) s on this machine);" \
-                "after $(seconds_since "$t0") s it had not happened${IN_TIME_NOTE:+: $IN_TIME_NOTE}"
+                "after $(seconds_since "$t0") s it had not happened$([ "$rc" -ne "$NEVER" ] ||
+                    echo ", and the server had slept for longer than $n s without doing it")${IN_TIME_NOTE:+: $IN_TIME_NOTE}"
             return 1
         fi
         looks=$((looks + 1))
@@ -86,6 +87,34 @@ client_state() {
 }
 # server_closed LOCALPORT: the server has closed its side of that connection.
 server_closed() { case $(client_state "$1") in ESTAB | ESTABLISHED) return 1 ;; esac; }
+
+# slept_for MS: the server has been asleep at every look (of due's) for at
+# least MS milliseconds (SLEEPING_SINCE: since when; a look that finds it
+# awake starts the count again).
+slept_for() {
+    if family_asleep "$SERVER_PID"; then
+        clock_ms
+        [ -n "${SLEEPING_SINCE:-}" ] || SLEEPING_SINCE=$NOW_MS
+        [ $((NOW_MS - SLEEPING_SINCE)) -ge "$1" ]
+    else
+        SLEEPING_SINCE=
+        return 1
+    fi
+}
+
+# dropped_within LOCALPORT N: the server has closed its side of that
+# connection; $NEVER once it has slept N s and a quarter without doing so.
+# (When a check calls this, the server has accepted the client and taken
+# what it sent: asleep, it waits in a read whose N seconds have begun. A
+# server whose limit works wakes up when they are over, and is then running,
+# or has closed the connection, at every later look: one asleep for longer,
+# the connection still open, has no limit, and will never close it.)
+dropped_within() {
+    server_closed "$1" && return 0
+    due || return 1
+    slept_for $(($2 * 1000 + 250)) && ! server_closed "$1" && return "$NEVER"
+    return 1
+}
 
 # server_unread: bytes that wait, unread, in the server's end of a connection.
 server_unread() {
@@ -127,6 +156,19 @@ next_served() {
     return 1
 }
 
+# next_served_within N: the same, and $NEVER once the server has slept N s
+# and a quarter with the next client still in the listen queue (called once
+# the client before it has its reply: asleep, the server waits in a read
+# whose N seconds have begun; see dropped_within).
+next_served_within() {
+    local rc=0
+    next_served || rc=$?
+    [ "$rc" -eq 1 ] || return "$rc"
+    due || return 1
+    slept_for $(($1 * 1000 + 250)) && queue_is 1 && ! next_served && return "$NEVER"
+    return 1
+}
+
 # next_accepted: the next client has left the listen queue. Once the server
 # has closed the silent client's side, a correct server goes straight back to
 # accept(): asleep with the next client still queued, it waits for something
@@ -144,7 +186,7 @@ next_accepted() {
     IDLE_TIMEOUT=1 start_ex_server
     silent_client_then_next
     IN_TIME_FROM=silent in_time 1 "$T0" "the server to drop the silent client (close its side) with IDLE_TIMEOUT=1," \
-        server_closed "$SILENT_PORT" || { server_said; return 1; }
+        dropped_within "$SILENT_PORT" 1 || { server_said; return 1; }
     if ! wait_until next_served 2>/dev/null; then
         echo "expected the next client to be served once the silent one was dropped;" \
             "the client printed: $(excerpt_file "$T/next.out"), on stderr: $(excerpt_file "$T/next.err")" >&2
@@ -168,7 +210,7 @@ next_accepted() {
     IDLE_TIMEOUT=3 start_ex_server
     silent_client_then_next
     IN_TIME_FROM=silent in_time 3 "$T0" "the server to close its side of a silent client's connection with IDLE_TIMEOUT=3," \
-        server_closed "$SILENT_PORT" || return 1
+        dropped_within "$SILENT_PORT" 3 || return 1
     if ! wait_until next_accepted 2>/dev/null; then
         fail_because "expected the next client to be accepted as soon as the silent one was dropped; the server" \
             "closed its side, then went to sleep with the next client still in the listen queue (does hang_up wait another 3 s?)"
@@ -191,7 +233,7 @@ next_accepted() {
     half_port=$(client_ports)
     IN_TIME_NOTE="the kernel shows the client's end as $(client_state "$half_port")" IN_TIME_FROM=half \
         in_time 1 "$t0" "the server to drop a client that sent 'half a li' and then nothing, with IDLE_TIMEOUT=1," \
-        server_closed "$half_port" || return 1
+        dropped_within "$half_port" 1 || return 1
     served "after half a line"
 }
 
@@ -215,7 +257,7 @@ next_accepted() {
     NEXT_PID=$BG_PID
     IN_TIME_NOTE="does hang_up wait for that client's end of file for ever?" \
         in_time 2 "$t0" "the next client to be served, with IDLE_TIMEOUT=2 and a client before it that got its reply and never closed," \
-        next_served || return 1
+        next_served_within 2 || return 1
     alive "$lingerer" ||
         fail_because "expected the first client to be still connected (it never closes), but it ended:" \
             "$(excerpt_file "$T/lingerer.err")"

@@ -83,7 +83,7 @@ at_limit() {
 # something does not happen, we have to watch for a while: this is that
 # while, not a wait for a condition.)
 stays_waiting() {
-    local looks=$(($2 * 10)) kids
+    local looks=$(($2 * 4)) kids
     while [ "$looks" -gt 0 ]; do
         looks=$((looks - 1))
         kids=$(count_children "$SERVER_PID")
@@ -92,7 +92,7 @@ stays_waiting() {
                 "running, got $(queued_connections) connection(s) waiting and $kids children"
             return 1
         fi
-        nap 0.1
+        nap 0.25
     done
 }
 
