@@ -101,7 +101,7 @@ check: all $(TESTBIN)
 # with their status; `make exercise EX=03` builds exercises/03-*/server.c (or
 # client.c) with the warnings as errors (EX_WERROR= lets warnings through)
 # and runs its checker; `make grade SUBMISSIONS=DIR` grades a class, JOBS
-# runs at a time (GRADE_JOBS; twice the processors by default). Both build
+# runs at a time (GRADE_JOBS; three times the processors by default). Both build
 # first whatever the checkers name from the repository (the client, step 2's
 # server, ...).
 EX_WERROR ?= -Werror

@@ -144,6 +144,8 @@ groups_gone() {
 stop_everything() {
     local groups=() g tries end pid ours
     [ -f "${HARNESS_GROUPS:-}" ] || return 0
+    # (nothing started: nothing to stop, and no ps)
+    [ -s "$HARNESS_GROUPS" ] || [ ${#BG_PIDS[@]} -gt 0 ] || return 0
     ours=$(our_groups)
     while read -r g; do
         [ -n "$g" ] && still_ours "$g" "$ours" && groups+=("$g")
@@ -179,15 +181,30 @@ reap_background() {
     done
 }
 
+# our_session: sets OUR_SID to the ID of our session: on Linux read from
+# /proc with the shell's own read (teardown asks for it in every test), else
+# from ps; empty where neither can say.
+our_session() {
+    local line
+    OUR_SID=
+    if read -r line 2>/dev/null <"/proc/$$/stat"; then
+        # (after the command name in parentheses: state, ppid, pgrp, session)
+        line=${line##*) }
+        set -- $line
+        OUR_SID=$4
+    else
+        OUR_SID=$(ps -o sid= -p $$ 2>/dev/null | tr -d ' ')
+    fi
+}
+
 # our_groups: "PGID PID" of every process in our session, one a line; empty
 # where ps cannot say (then every recorded group counts as ours).
 # Everything a test starts stays in the session it runs in: start_bg and
 # with_deadline make process groups, never sessions.
 our_groups() {
-    local sid
-    sid=$(ps -o sid= -p $$ 2>/dev/null | tr -d ' ')
-    [ -n "$sid" ] || return 0
-    ps -A -o pgid= -o pid= -o sid= | awk -v s="$sid" '$3 == s { print $1, $2 }'
+    our_session
+    [ -n "$OUR_SID" ] || return 0
+    ps -A -o pgid= -o pid= -o sid= | awk -v s="$OUR_SID" '$3 == s { print $1, $2 }'
 }
 
 # still_ours PGID OUR-GROUPS: the group (or the process PGID itself) still has
@@ -196,9 +213,11 @@ our_groups() {
 # whose processes have all ended may by now have the number of a group that
 # another run started, and our kill must not reach that one. While any of our
 # processes is still in the group, the kernel keeps its number for it.
+# (bash's own pattern matching: teardown asks this for every group it knows.)
 still_ours() {
     [ -n "$2" ] || return 0
-    printf '%s\n' "$2" | awk -v g="$1" '$1 == g || $2 == g { found = 1; exit } END { exit !found }'
+    local nl=$'\n'
+    [[ "$nl$2$nl" == *"$nl$1 "* ]] || [[ "$nl$2$nl" == *" $1$nl"* ]]
 }
 
 # only_zombies_left PGID...: every process left in these groups has ended

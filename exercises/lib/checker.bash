@@ -69,14 +69,18 @@ teardown() {
 # of its own): a group with none of our processes is not ours any more.
 forget_foreign_groups() {
     [ -f "${HARNESS_GROUPS:-}" ] || return 0
-    local sid ours keep=() p
-    sid=$(ps -o sid= -p $$ 2>/dev/null | tr -d ' ')
-    [ -n "$sid" ] || return 0
-    ours=$(ps -A -o pgid= -o sid= | awk -v sid="$sid" '$2 == sid { print $1 }' | sort -u)
-    printf '%s\n' "$ours" | grep -xF -f "$HARNESS_GROUPS" >"$HARNESS_GROUPS.ours" 2>/dev/null || true
-    mv "$HARNESS_GROUPS.ours" "$HARNESS_GROUPS"
+    local ours keep=() groups=() g p nl=$'\n'
+    # (nothing started, nothing to forget: no ps)
+    [ -s "$HARNESS_GROUPS" ] || [ ${#BG_PIDS[@]} -gt 0 ] || return 0
+    our_session
+    [ -n "$OUR_SID" ] || return 0
+    ours=$(our_groups)
+    while read -r g; do
+        [ -n "$g" ] && [[ "$nl$ours" == *"$nl$g "* ]] && groups+=("$g")
+    done <"$HARNESS_GROUPS"
+    printf '%s\n' ${groups[@]+"${groups[@]}"} >"$HARNESS_GROUPS"
     for p in ${BG_PIDS[@]+"${BG_PIDS[@]}"}; do
-        printf '%s\n' "$ours" | grep -qxF -- "$p" && keep+=("$p")
+        [[ "$nl$ours" == *"$nl$p "* ]] && keep+=("$p")
     done
     BG_PIDS=(${keep[@]+"${keep[@]}"})
 }

@@ -73,17 +73,18 @@ cpus() {
     echo "$n"
 }
 CPUS=$(cpus)
-# GRADE_JOBS runs at a time (JOBS= on make's command line sets it too). Most
-# of a run is waiting for a deadline or a reply, not computing: twice the
-# number of processors keeps both busy.
-GRADE_JOBS="${GRADE_JOBS:-$((2 * CPUS))}"
+# GRADE_JOBS runs at a time (JOBS= on make's command line sets it too). Much
+# of a run is waiting for a deadline or a reply, not computing: three times
+# the number of processors keeps them busy (a class of 30 x 9 on 2 processors:
+# 10 min 2 s with 4 at a time, 6 min 2 s with 6; exercises/TEACHING.md).
+GRADE_JOBS="${GRADE_JOBS:-$((3 * CPUS))}"
 case $GRADE_JOBS in '' | *[!0-9]* | 0) die "GRADE_JOBS must be a whole number from 1 up, not '$GRADE_JOBS'" ;; esac
 
 # The checkers' short deadlines are multiplied by TIME_SCALE (tests/harness.bash).
 # make grade measures its own (1 plus the load per processor, as the harness
 # does, or the TIME_SCALE it was given) and multiplies it by the number of
-# runs it starts per processor (rounded up): with 4 at a time on 2
-# processors, a checker's 3 s are 3 * 2 = 6 s on a quiet machine.
+# runs it starts per processor (rounded up): with 6 at a time on 2
+# processors, a checker's 3 s are 3 * 3 = 9 s on a quiet machine.
 case ${TIME_SCALE:-} in
     '' | *[!0-9]* | 0) BASE_SCALE=$(unset TIME_SCALE; source "$REPO/tests/harness.bash" && echo "$TIME_SCALE") ;;
     *) BASE_SCALE=$TIME_SCALE ;;
