@@ -518,12 +518,12 @@ listener_fd() {
 
 @test "refuses a missing, malformed or out-of-range port, as the steps do" {
     local bad
-    run with_deadline "$EX_PROG"
+    run_ex
     [ "$status" -eq 2 ] && [[ $output == *usage:* ]] ||
         fail_because "expected a usage message and exit status 2 without a port, got status $status and: $(excerpt "$output")" ||
         return 1
     for bad in "" abc 80x -1 65536; do
-        run with_deadline "$EX_PROG" "$bad"
+        run_ex "$bad"
         [ "$status" -eq 2 ] && [[ $output == *"bad port '$bad'"* ]] && [[ $output != *Listening* ]] ||
             fail_because "expected \"bad port '$bad'\" and exit status 2, got status $status and: $(excerpt "$output")" ||
             return 1

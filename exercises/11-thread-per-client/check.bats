@@ -344,7 +344,7 @@ logged_or_gone() {
 }
 
 @test "a bad port is refused with exit status 2; clients that reset, send junk or a huge line do not stop the server" {
-    run with_deadline "$EX_PROG" 80x
+    run_ex 80x
     [ "$status" -eq 2 ] || fail_because "expected the server to refuse port '80x' with exit status 2," \
         "got status $status and: $(excerpt "$output")" || return 1
     start_ex_server

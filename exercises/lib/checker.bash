@@ -134,6 +134,24 @@ start_ex_server() {
     PORT=$(announced_port "$T/server.out")
 }
 
+# not_tried_again: true, with the reason in output, when an earlier check of
+# this file found the program still running without its port at DEADLINE
+# (start_ex_server): a check that runs the program directly then does not
+# wait that long again.
+not_tried_again() {
+    local earlier="${BATS_FILE_TMPDIR:-$T}/.no-announcement"
+    [ -f "$earlier" ] || return 1
+    output="not tried: in an earlier check, $(cat "$earlier")"
+}
+
+# run_ex ARGS...: bats' run of the program with ARGS, under the deadline: for
+# a command line it must refuse at once (status 124, and why, when
+# not_tried_again says so).
+run_ex() {
+    if not_tried_again; then status=124; return 0; fi
+    run with_deadline "$EX_PROG" "$@"
+}
+
 # ex_server_announced: the server has printed its port; $NEVER once it has
 # exited, or slept for a second (ASLEEP_SINCE: when it was first seen asleep)
 # without printing it.
@@ -432,6 +450,7 @@ ended() {
 # that refuses VALUE never does. Sets status (124 if it went on to listen or
 # ran out of time; teardown stops it) and output (its stdout and stderr).
 try_env() {
+    if not_tried_again; then status=124; return 0; fi
     start_bg try-env env "$1=$2" "$EX_PROG" 0
     TRY_PID=$BG_PID
     wait_until try_env_done 2>/dev/null || true
