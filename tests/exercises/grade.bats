@@ -65,8 +65,7 @@ setup_file() {
     # 800 MB: they fill the run's 256 MB, one page fault at a time, at half a
     # processor, before the kernel's OOM killer stops them; where page faults
     # are slow, as in a virtual machine whose page tables go through the
-    # hypervisor, that took longer than 5 s. The hostile class's runs that
-    # hang wait out their 5 s.)
+    # hypervisor, that took longer than 5 s.)
     [ ! -d "$G/memclass" ] || grade "$G/memclass" "$G/mem" GRADE_DEADLINE="$(scaled 20)" &
     grade "$G/small" "$G/one" GRADE_JOBS=1 &
     grade "$G/small" "$G/four" GRADE_JOBS=4 &
@@ -90,13 +89,15 @@ teardown_file() {
 }
 
 # grade CLASS OUT [NAME=VALUE...]: make grade on CLASS, results in OUT, under
-# a deadline (the hostile runs stop at GRADE_DEADLINE, 5 s); what it printed,
+# a deadline (the runs that hang stop at GRADE_DEADLINE, 15 s: a failing run
+# takes 4 to 7 s here on an idle machine, and three times that in CI, beside
+# the other tests; a run cut short would say "timed out", not "failed"); what it printed,
 # its status and the time it took go to OUT.output, OUT.status, OUT.elapsed.
 grade() {
     local class=$1 out=$2 start=$SECONDS rc=0
     shift 2
     DEADLINE=$(scaled 90) with_deadline env EXERCISES_DIR="$G/exercises" GRADE_OUT="$out" GRADE_TMPDIR="$GT" \
-        GRADE_DEADLINE="$(scaled 5)" OUTPUT_LIMIT_KB=1024 GRADE_DISK_MB=16 "$@" \
+        GRADE_DEADLINE="$(scaled 15)" OUTPUT_LIMIT_KB=1024 GRADE_DISK_MB=16 "$@" \
         make -s -C "$ROOT" grade SUBMISSIONS="$class" >"$out.output" 2>&1 || rc=$?
     echo "$rc" >"$out.status"
     echo "$((SECONDS - start))" >"$out.elapsed"
@@ -138,7 +139,7 @@ EOF
 #!/usr/bin/env bats
 # A fake exercise for tests/exercises/grade.bats: the server serves two clients in a row.
 load "$ROOT/exercises/lib/checker"
-DEADLINE=\$(scaled 30)     # longer than make grade's own deadline in the test, \$(scaled 5)
+DEADLINE=\$(scaled 30)     # longer than make grade's own deadline in the test, \$(scaled 15)
 
 # bats test_tags=lesson
 TEST "serves two clients in a row" {
@@ -461,9 +462,20 @@ fresh_grade() {
     cp "$f/build/grade/grades.csv" "$G/fresh-grade.csv" 2>/dev/null
     cp "$f/build/grade/logs/u2/01.txt" "$G/fresh-grade.u2.log" 2>/dev/null
     cp "$f/build/grade/logs/u3/01.txt" "$G/fresh-grade.u3.log" 2>/dev/null
+    cp "$f/build/grade/logs/u1/09.txt" "$G/fresh-grade.u1.log" 2>/dev/null
 }
 
 # ---------------------------------------------------------------- reading the results
+
+# failed_checks LOG: the checks that failed in a run's LOG, each with its
+# expected/got line, in one line (or the end of the log, if none failed).
+failed_checks() {
+    if grep -q '^  FAIL' "$1" 2>/dev/null; then
+        excerpt "$(grep -A1 '^  FAIL' "$1")"
+    else
+        excerpt_file "$1"
+    fi
+}
 
 # graded [NAME]: what the grading NAME (the hostile class by default) did:
 # sets status, output and elapsed; fails unless make grade exited 0.
@@ -480,7 +492,8 @@ graded() {
 grade_is() {
     local row
     row=$(grep "^$1," "${RESULTS:-$G/out}/grades.csv")
-    expect_same "grades.csv's row for $1" "$1,$2,${3:-missing}" "$row"
+    [ "$row" = "$1,$2,${3:-missing}" ] ||
+        fail_because "expected grades.csv's row for $1 '$1,$2,${3:-missing}', got: '$row'; $1's log for 01: $(failed_checks "${RESULTS:-$G/out}/logs/$1/01.txt")"
 }
 
 # table_row STUDENT: the table's row for STUDENT, from make grade's output.
@@ -571,10 +584,9 @@ run_users() { cat "$G"/out/logs/*/0[12].txt "$G"/mem/logs/*/0[12].txt "$G"/one/l
 
 @test "make grade leaves nothing behind: no process, file in /tmp or /dev/shm, SysV segment or cgroup, and no file outside the runs changes" {
     graded
-    local elapsed left tag key gt uid
-    elapsed=$(cat "$G/out.elapsed")
-    # Two runs stop at their deadline (5 s, with a second's grace); the others take seconds.
-    [ "$elapsed" -lt "$(scaled 60)" ] || fail_because "expected make grade to take well under $(scaled 60)s, took ${elapsed}s"
+    local left tag key gt uid
+    # (How long the class took is make grade-demo's to measure, not a test's:
+    # graded already failed if make grade did not end by itself in time.)
     gt=$(cat "$G/gt")
     left=$(ls -A "$gt" | grep -v '^fresh-' || true)
     [ -z "$left" ] || fail_because "expected make grade to remove its directories, found: $(excerpt "$left")"
@@ -728,7 +740,8 @@ row_of() {
     expect_same "the programs built in the fresh copy before make grade" "" "$(cat "$G/fresh-grade.built")"
     expect_same "make grade's status" 0 "$(cat "$G/fresh-grade.status")"
     # u1 handed in 09 alone: every other exercise of the repository is missing.
-    expect_same "u1's row" "$(row_of u1 09 passed)" "$(grep '^u1,' "$G/fresh-grade.csv")"
+    [ "$(grep '^u1,' "$G/fresh-grade.csv")" = "$(row_of u1 09 passed)" ] ||
+        fail_because "expected u1's row '$(row_of u1 09 passed)', got '$(grep '^u1,' "$G/fresh-grade.csv")'; u1's log for 09: $(failed_checks "$G/fresh-grade.u1.log")"
     [[ $output == *", 3 at a time on "* ]] || fail_because "expected make grade JOBS=3 to run 3 at a time, got: $(excerpt "$(printf '%s\n' "$output" | grep 'at a time')")"
     [[ $first == "make grade: missing here: "*"a cgroup (only root makes one here)"*"; a user ID of its own for student code (not root)"* ]] ||
         fail_because "expected make grade's first line to name what an ordinary user lacks, got: $(excerpt "$first")"
