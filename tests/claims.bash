@@ -397,36 +397,35 @@ claim_time_wait_60s() {
         fail_because "expected at most 60 seconds left in TIME-WAIT, got $timer"
 }
 
-# old_connection_in_time_wait reuse|noreuse: tests/probe, with or without
-# SO_REUSEADDR, accepts one client and closes first, so the connection's
-# server side stays in TIME-WAIT on $PORT.
-old_connection_in_time_wait() {
-    local overflows
-    overflows=$(time_wait_overflows)
-    rm -f "$T/old.out"
-    start_bg old "$PROBE" serve "$1"
-    wait_until grep -q '^Listening on port' "$T/old.out"
-    PORT=$(announced_port "$T/old.out")
-    peer read close >/dev/null
-    wait_until exited "$BG_PID"
-    if ! wait_until in_time_wait "$PORT" 2>/dev/null; then
-        [ "$(time_wait_overflows)" = "$overflows" ] ||
-            skip "the kernel's TIME_WAIT table is full (TCPTimeWaitOverflow moved), so there is no TIME_WAIT to bind beside"
-        fail_because "expected the old server's side on port $PORT in TIME-WAIT, got: $(ss -Htan "sport = :$PORT")"
-    fi
-}
-
 # reuseaddr-both-sides: on Linux, a port with a connection in TIME-WAIT can be bound again only when the old and the new socket both set SO_REUSEADDR
+# (in a network namespace of its own: there no other test's client can be
+# given that port, nor fill the TIME-WAIT table, while the four binds are tried)
 claim_reuseaddr_both_sides() {
     [ "$(uname -s)" = Linux ] || skip "this is Linux's rule; BSD and macOS look at the new socket only"
-    local old new got want
+    run in_netns netns_reuseaddr
+    echo "$output"
+    [ "$status" -eq 0 ] || fail_because "expected the four binds to be tried, got: $(excerpt "$output")"
+    expect_lines "the binds beside a TIME-WAIT" \
+        "$(printf '%s\n' 'old reuse, new reuse: bind: bound' 'old reuse, new noreuse: bind: Address already in use' \
+            'old noreuse, new reuse: bind: Address already in use' 'old noreuse, new noreuse: bind: Address already in use')" \
+        "$output"
+}
+
+# netns_reuseaddr (in its namespace): for each of the four combinations, a
+# connection left in TIME-WAIT by tests/probe with or without SO_REUSEADDR,
+# and what a bind to its port with or without it gives.
+netns_reuseaddr() {
+    local old new
     for old in reuse noreuse; do
         for new in reuse noreuse; do
-            old_connection_in_time_wait "$old"
-            got=$("$PROBE" bind "$PORT" "$new" 2>&1 || true)
-            want="bind: Address already in use"
-            [ "$old$new" != reusereuse ] || want="bind: bound"
-            expect_same "old $old, new $new:" "$want" "$got"
+            rm -f "$T/old.out"
+            start_bg old "$PROBE" serve "$old"
+            wait_until grep -q '^Listening on port' "$T/old.out" || { echo "tests/probe serve did not start"; return 1; }
+            PORT=$(announced_port "$T/old.out")
+            peer read close >/dev/null
+            wait_until exited "$BG_PID" || { echo "tests/probe serve did not end"; return 1; }
+            wait_until in_time_wait "$PORT" || { echo "no TIME-WAIT on port $PORT: $(ss -Htan "sport = :$PORT")"; return 1; }
+            echo "old $old, new $new: $("$PROBE" bind "$PORT" "$new" 2>&1)"
         done
     done
 }
