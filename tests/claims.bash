@@ -573,8 +573,10 @@ calls_after() {
     start_bg client "$PROBE" calls 127.0.0.1 "$PORT" "$T/go" "$disposition" "$@"
     pid=$BG_PID
     wait_until grep -qx connected "$T/client.out"
-    # The client's socket is gone from ss once the reset has arrived.
-    wait_until test -z "$(ss -Htan "dport = :$PORT")"
+    # The client's socket is gone from ss once the reset has arrived. (Only
+    # live states count: a TIME-WAIT left by an earlier connection to another
+    # server that had this port is not ours.)
+    wait_until test -z "$(ss -Htan state established state close-wait "dport = :$PORT")"
     touch "$T/go"
     wait_until exited "$pid"
     status=0

@@ -74,7 +74,7 @@ timed_make_test() {
     local dir=$1 start pid sid= p
     start=$SECONDS
     if command -v setsid >/dev/null; then
-        setsid -w bash -c 'echo $$ >"$0/.mutant-sid"; exec make -s test BATS_FLAGS=--tap' "$dir" \
+        setsid -w bash -c 'cd "$0" || exit 2; echo $$ >.mutant-sid; exec make -s test BATS_FLAGS=--tap' "$dir" \
             >"$dir/.make-test.out" 2>&1 </dev/null &
     else
         (cd "$dir" && exec make -s test BATS_FLAGS=--tap) >"$dir/.make-test.out" 2>&1 </dev/null &
