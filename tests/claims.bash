@@ -564,25 +564,54 @@ errors_at_least() { [ "$(grep -c '^ERROR on accept: Too many open files$' "$T/se
 # CALLs on its side, with SIGPIPE at its default or ignored. Sets status
 # (128 + 13 when SIGPIPE killed the probe) and output.
 calls_after() {
-    local actions=$1 disposition=$2 pid
+    local actions=$1 disposition=$2 pid try
     shift 2
-    # start_bg empties these files only once the new process runs.
-    rm -f "$T/peer_server.out" "$T/client.out"
-    # shellcheck disable=SC2086 # the actions are words
-    start_peer_server $actions
-    start_bg client "$PROBE" calls 127.0.0.1 "$PORT" "$T/go" "$disposition" "$@"
-    pid=$BG_PID
-    wait_until grep -qx connected "$T/client.out"
-    # The client's socket is gone from ss once the reset has arrived. (Only
-    # live states count: a TIME-WAIT left by an earlier connection to another
-    # server that had this port is not ours.)
-    wait_until test -z "$(ss -Htan state established state close-wait "dport = :$PORT")"
+    for try in 1 2; do
+        # start_bg empties these files only once the new process runs.
+        rm -f "$T/peer_server.out" "$T/client.out"
+        # shellcheck disable=SC2086 # the actions are words
+        start_peer_server $actions
+        PEER_SERVER_PID=$BG_PID
+        start_bg client "$PROBE" calls 127.0.0.1 "$PORT" "$T/go" "$disposition" "$@"
+        pid=$BG_PID
+        # The client's socket is gone from ss once the reset has arrived.
+        if wait_until client_connected "$pid" && wait_until reset_reached_us; then
+            break
+        fi
+        # Another experiment connected to a port that it had used before,
+        # which the kernel had just given to our peer server: the peer served
+        # that connection and ended. Once more, on a new port.
+        [ "$try" -eq 1 ] && exited "$PEER_SERVER_PID" || return 1
+        echo "# the peer server on port $PORT ended without resetting our connection (another client came first): once more" >&2
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     touch "$T/go"
     wait_until exited "$pid"
     status=0
     wait "$pid" || status=$?
     output=$(grep -v '^connected$' "$T/client.out" || true)
     rm -f "$T/go"
+}
+
+# client_connected PID: tests/probe (PID) has connected; NEVER once it has
+# ended without (refused).
+client_connected() {
+    grep -qx connected "$T/client.out" && return 0
+    exited "$1" && ! grep -qx connected "$T/client.out" && return "$NEVER"
+    return 1
+}
+
+# reset_reached_us: no live socket of ours to $PORT is left (only live states
+# count: a TIME-WAIT left by an earlier connection to another server that had
+# this port is not ours); NEVER once the peer server has ended and ours is
+# still established (it served someone else).
+reset_reached_us() {
+    [ -z "$(ss -Htan state established state close-wait "dport = :$PORT")" ] && return 0
+    if exited "$PEER_SERVER_PID" && [ -n "$(ss -Htan state established "dport = :$PORT")" ]; then
+        return "$NEVER"
+    fi
+    return 1
 }
 
 # sigpipe-on-epipe: a write that fails with EPIPE raises SIGPIPE, which kills the process by default; ignored, the write returns EPIPE
