@@ -23,7 +23,7 @@ load demo
     kill -INT -- "-$DEMO"
     status=0
     finish_demo "$(scaled 10)" || status=$?
-    cat "$T/demo.log"
+    show_log
     expect_status 130
     wait_until session_empty "$DEMO"
     grep -q 'Interrupted' "$T/demo.log"
@@ -51,7 +51,7 @@ load demo
     kill -CONT "$server"
     status=0
     finish_demo "$(scaled 10)" || status=$?
-    cat "$T/demo.log"
+    show_log
     expect_status 130
     log_lacks "B's reply after the Ctrl-C" '^B got:'
     wait_until session_empty "$DEMO"

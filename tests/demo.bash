@@ -35,6 +35,16 @@ start_demo() {
     BG_PIDS+=("$WRAPPER")
     wait_until demo_started
 }
+# show_log: the tour's log for bats to show when a test fails: its first 200
+# lines, each cut at 300 characters (a broken server that prints an error in
+# a loop writes megabytes of it in seconds).
+show_log() {
+    local n
+    n=$(wc -l <"$T/demo.log" | tr -d ' ')
+    head -n 200 "$T/demo.log" | cut -c1-300
+    [ "$n" -le 200 ] || echo "... and $((n - 200)) more lines in the log"
+}
+
 demo_started() {
     DEMO=$(ps -A -o ppid= -o pid= | awk -v p="$WRAPPER" '$1 == p { print $2; exit }')
     [ -n "$DEMO" ]

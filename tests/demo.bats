@@ -50,14 +50,14 @@ expect_tour_ended() {
 
 @test "make demo's script runs the whole tour on its own and exits 0" {
     whole_tour
-    cat "$T/demo.log"
+    show_log
     expect_tour_ended
 }
 
 @test "the tour shows each step's lesson" {
     whole_tour
     expect_tour_ended
-    cat "$T/demo.log"
+    show_log
     # step 1: one client, then nobody listens.
     log_shows "step 1" '^== Step 1'
     log_shows "step 1's exit status" 'exited with status 0'
